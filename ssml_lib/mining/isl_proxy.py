@@ -1,0 +1,141 @@
+"""ISL: GAN proxy generator / discriminator, triplet sampling, and confidence-gated set enlargement.
+
+Official ``models/GAN.py``, ``lib/LinearAverage.py`` (``sample_pos_neg``, ``add_affinity``),
+``small_main.py`` (``mine_affinity``), ``lib/utils.py`` (stop rules). The discriminator here returns a
+logit (BCE-with-logits is the stable form of the official sigmoid + BCE); confidence = sigmoid(logit).
+The backbone is frozen while these run. The two GAN objectives live here because they train these proxy
+modules only; the backbone's affinity loss belongs to ``ssml_lib.losses``.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import SsmlError
+from ._common import as_features, as_index, check_positive_int
+from .affinity import AffinitySets
+from .memory_bank import FeatureMemory
+
+
+class ProxyGenerator(nn.Module):
+    """p' = G(a, p, n): concat (3D) -> 2D -> D -> D with LeakyReLU(0.01), L2-normalised."""
+
+    def __init__(self, dim: int = 128, negative_slope: float = 0.01):
+        super().__init__()
+        d = check_positive_int(dim, "dim")
+        self.net = nn.Sequential(nn.Linear(3 * d, 2 * d), nn.LeakyReLU(negative_slope),
+                                 nn.Linear(2 * d, d), nn.LeakyReLU(negative_slope), nn.Linear(d, d))
+
+    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(torch.cat([anchor, positive, negative], dim=1)), dim=1)
+
+
+class ProxyDiscriminator(nn.Module):
+    """Logit that (a, p, n) is a real triplet: concat (3D) -> D -> D/2 -> 1 with LeakyReLU(0.01)."""
+
+    def __init__(self, dim: int = 128, negative_slope: float = 0.01):
+        super().__init__()
+        d = check_positive_int(dim, "dim", minimum=2)
+        self.net = nn.Sequential(nn.Linear(3 * d, d), nn.LeakyReLU(negative_slope),
+                                 nn.Linear(d, d // 2), nn.LeakyReLU(negative_slope), nn.Linear(d // 2, 1))
+
+    def forward(self, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([anchor, positive, negative], dim=1)).squeeze(1)
+
+
+def discriminator_objective(disc: ProxyDiscriminator, a: torch.Tensor, p: torch.Tensor, n: torch.Tensor,
+                            fake: torch.Tensor) -> torch.Tensor:
+    """D step: ( BCE(D(a,p,n), 1) + 1/2 BCE(D(a,p,p'), 0) + 1/2 BCE(D(a,p',n), 0) ) / 2; p' detached."""
+    fake = fake.detach()
+    real, f1, f2 = disc(a, p, n), disc(a, p, fake), disc(a, fake, n)
+    bce = F.binary_cross_entropy_with_logits
+    return 0.5 * (bce(real, torch.ones_like(real)) + 0.5 * bce(f1, torch.zeros_like(f1))
+                  + 0.5 * bce(f2, torch.zeros_like(f2)))
+
+
+def generator_objective(disc: ProxyDiscriminator, a: torch.Tensor, p: torch.Tensor, n: torch.Tensor,
+                        fake: torch.Tensor) -> torch.Tensor:
+    """G step (D frozen by the caller): 1/2 BCE(D(a,p,p'), 1) + 1/2 BCE(D(a,p',n), 1)."""
+    f1, f2 = disc(a, p, fake), disc(a, fake, n)
+    bce = F.binary_cross_entropy_with_logits
+    return 0.5 * bce(f1, torch.ones_like(f1)) + 0.5 * bce(f2, torch.ones_like(f2))
+
+
+class Triplets(NamedTuple):
+    anchor: torch.Tensor    # (B, D) detached current features
+    positive: torch.Tensor  # (B, D) the anchor's own memory entry
+    negative: torch.Tensor  # (B, D) hardest of the drawn candidates outside A(i)
+    negative_index: torch.Tensor
+
+
+@torch.no_grad()
+def sample_triplets(features: Any, indices: Any, memory: FeatureMemory, affinity: AffinitySets, *,
+                    num_candidates: int = 4096, generator: torch.Generator | None = None) -> Triplets:
+    """Official ``sample_pos_neg`` without its per-sample redraw loop: candidates inside A(i) are masked
+    out instead of redrawn (same distribution over the remaining ones). With issue #1's fix: each anchor
+    is checked against its own set."""
+    a = as_features(features).detach().float()
+    idx = as_index(indices, "indices", ndim=1).to(a.device)
+    n = memory.num_items
+    num_candidates = check_positive_int(num_candidates, "num_candidates")
+    gen_dev = generator.device if generator is not None else a.device
+    cand = torch.randint(n, (idx.numel(), num_candidates), generator=generator, device=gen_dev).to(a.device)
+    sims = torch.einsum("bd,bld->bl", a, memory.read(cand))
+    sims = sims.masked_fill(affinity.contains(idx, cand), float("-inf"))
+    neg = cand.gather(1, sims.argmax(1, keepdim=True)).squeeze(1)
+    return Triplets(a, memory.read(idx), memory.read(neg), neg)
+
+
+class Enlargement(NamedTuple):
+    passed: torch.Tensor      # (B,) bool: confidence > gate
+    neighbours: torch.Tensor  # (B, top_k) bank indices nearest to the proxy (self excluded)
+    added: torch.Tensor       # (B, top_k) bool: pair proposed for A(i) (symmetrically)
+
+
+@torch.no_grad()
+def enlarge_positive_sets(indices: Any, proxies: Any, confidence: Any, memory: FeatureMemory,
+                          affinity: AffinitySets, *, gate: float = 0.5, radius: float = 0.6,
+                          top_k: int = 10) -> Enlargement:
+    """Official ``mine_affinity``/``add_affinity``: anchors whose discriminator confidence s passes
+    ``s > gate`` take the ``top_k`` bank entries nearest to their proxy p' (cosine, self excluded) and add
+    those with similarity > r = radius + (1 - s)(1 - radius) to A(i), symmetrically. Defaults are the
+    CIFAR settings (gate 0.5, R 0.6); ImageNet used 0.3 / 0.3."""
+    p = as_features(proxies, "proxies").float()
+    idx = as_index(indices, "indices", ndim=1).to(p.device)
+    s = torch.as_tensor(confidence).to(p.device).float().reshape(-1)
+    if s.numel() != idx.numel() or p.shape[0] != idx.numel():
+        raise SsmlError(f"indices ({idx.numel()}), proxies ({p.shape[0]}) and confidence ({s.numel()}) must "
+                        f"have one entry per anchor.")
+    top_k = check_positive_int(top_k, "top_k")
+    if top_k >= memory.num_items:
+        raise SsmlError(f"top_k={top_k} needs at least {top_k + 1} bank entries, the bank has "
+                        f"{memory.num_items}; lower top_k.")
+    sims = p @ memory.features.float().T
+    sims[torch.arange(idx.numel(), device=p.device), idx] = float("-inf")
+    best = sims.topk(top_k, dim=1)
+    passed = s > gate
+    r = radius + (1.0 - s) * (1.0 - radius)
+    added = passed[:, None] & (best.values > r[:, None])
+    affinity.add_pairs(idx[:, None].expand_as(best.indices), best.indices, added)
+    return Enlargement(passed, best.indices, added)
+
+
+def gan_should_stop(generator_losses: Sequence[float], round_index: int, *, max_epochs: int = 200,
+                    min_epochs_round0: int = 10, patience: int = 3) -> bool:
+    """``stop_train_GAN`` on per-epoch mean G-losses (host floats, between epochs)."""
+    epochs = len(generator_losses)
+    if epochs >= max_epochs:
+        return True
+    if epochs == 0 or (round_index == 0 and epochs < min_epochs_round0):
+        return False
+    best = min(range(epochs), key=lambda e: generator_losses[e])
+    return generator_losses[best] <= 1.0 and best < epochs - patience
+
+
+def mining_should_stop(num_links: int, num_items: int, round_index: int, epochs: int, *,
+                       per_round: float = 0.5, max_epochs: int = 200) -> bool:
+    """``stop_mining``: stop once links / N exceeds (round + 1) * per_round, or after ``max_epochs``."""
+    return num_links / num_items > (round_index + 1) * per_round or epochs >= max_epochs
