@@ -1,0 +1,109 @@
+"""How big each stand-in dataset is: one small table, per size and per dataset kind.
+
+``tiny`` is for tests (each dataset generates in about a second); ``default`` is for the notebook demos, at
+the scale STUDY.md §4 reports as learnable on a 2-core CPU.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DmlSize:
+    """A class-disjoint metric-learning set (CUB, Cars, SOP): train classes first, then test classes."""
+
+    train_classes: int
+    test_classes: int
+    images_per_class: tuple[int, int]  # inclusive range; each class draws its count from it
+    image_px: int  # square images; the object spans about 3/4 of the side
+
+
+@dataclass(frozen=True)
+class GldSize:
+    """GLDv2-style landmark training set with heavy-tailed class sizes and a cleaned subset."""
+
+    classes: int
+    images_per_class: tuple[int, int]  # min and max of the heavy-tailed (Pareto) class size
+    tail_index: float  # Pareto shape: smaller means a heavier tail
+    noise_fraction: float  # images in train.csv that show something else and are left out of train_clean.csv
+    image_px: int
+
+
+@dataclass(frozen=True)
+class RevisitedSize:
+    """A revisited-Oxford/Paris-style query/database set with easy / hard / junk ground truth."""
+
+    landmarks: int
+    queries_per_landmark: int
+    easy_per_landmark: int
+    hard_per_landmark: int
+    junk_per_landmark: int
+    distractors: int  # database images of other, non-query landmarks
+    image_wh: tuple[int, int]  # landscape size; about a quarter of the images are portrait
+
+
+@dataclass(frozen=True)
+class DistractorSize:
+    """The R1M-style distractor set."""
+
+    images: int
+    image_wh: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ImageFolderSize:
+    """The stand-in "ImageNet": a third class set for supervised pre-training, in ImageFolder layout."""
+
+    classes: int
+    train_per_class: int
+    val_per_class: int
+    image_px: int
+
+
+StandinSize = DmlSize | GldSize | RevisitedSize | DistractorSize | ImageFolderSize
+
+SIZES: dict[str, dict[str, StandinSize]] = {
+    "tiny": {
+        "cub200": DmlSize(8, 8, (6, 6), 48),
+        "cars196": DmlSize(8, 8, (6, 6), 48),
+        "sop": DmlSize(12, 12, (2, 6), 48),
+        "gldv2": GldSize(12, (2, 24), 1.0, 0.2, 48),
+        "roxford5k": RevisitedSize(3, 2, 4, 4, 2, 30, (64, 48)),
+        "rparis6k": RevisitedSize(3, 2, 4, 4, 2, 30, (64, 48)),
+        "revisitop1m": DistractorSize(40, (64, 48)),
+        "imagenet": ImageFolderSize(10, 8, 2, 48),
+    },
+    "default": {
+        # CUB and Cars split their classes in halves (protocols §3.1-3.2), so train = test class count.
+        "cub200": DmlSize(50, 50, (20, 20), 64),
+        "cars196": DmlSize(50, 50, (20, 20), 64),
+        # SOP keeps its shape: many products with few images each, 12 super-classes.
+        "sop": DmlSize(240, 240, (2, 10), 64),
+        "gldv2": GldSize(300, (2, 150), 0.9, 0.15, 64),
+        "roxford5k": RevisitedSize(10, 2, 12, 12, 6, 300, (128, 96)),
+        "rparis6k": RevisitedSize(10, 2, 12, 12, 6, 300, (128, 96)),
+        "revisitop1m": DistractorSize(1000, (128, 96)),
+        "imagenet": ImageFolderSize(100, 30, 10, 64),
+    },
+}
+
+SIZE_TYPES: dict[str, type] = {
+    "cub200": DmlSize, "cars196": DmlSize, "sop": DmlSize, "gldv2": GldSize, "roxford5k": RevisitedSize,
+    "rparis6k": RevisitedSize, "revisitop1m": DistractorSize, "imagenet": ImageFolderSize,
+}
+
+
+def resolve_size(name: str, size: str | StandinSize) -> StandinSize:
+    """Look up ``size`` for dataset ``name``; a size dataclass of the right type is taken as is."""
+    expected = SIZE_TYPES[name]
+    if isinstance(size, str):
+        if size not in SIZES:
+            raise ConfigError(f"unknown stand-in size {size!r}; use one of {sorted(SIZES)} "
+                              f"or pass a {expected.__name__}(...) instance")
+        return SIZES[size][name]
+    if not isinstance(size, expected):
+        raise ConfigError(f"stand-in {name!r} needs a size name {sorted(SIZES)} or a {expected.__name__}, "
+                          f"got {type(size).__name__}; pass e.g. size='tiny'")
+    return size
