@@ -31,7 +31,7 @@ class ConvNet4(nn.Module):
                 nn.Conv2d(prev, width, 3, padding=1, bias=False),
                 nn.BatchNorm2d(width),
                 nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
+                nn.MaxPool2d(2, ceil_mode=True),  # ceil: small query crops never pool to 0x0
             ))
             prev = width
         self.blocks = nn.Sequential(*blocks)

@@ -1,0 +1,39 @@
+"""Where a table's datasets are: the stand-in (generated on first use) or the user's ``data_root``.
+
+``data_root`` is a folder holding each dataset's own top folder under its distributed name:
+
+    <data_root>/CUB_200_2011/  cars196/  Stanford_Online_Products/  gldv2/  roxford5k/  rparis6k/  revisitop1m/
+
+The stand-in generator writes exactly these names under ``<cache>/standin/<size>/seed<seed>/``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from ..errors import DatasetError
+from ..paths import standin_root
+
+FOLDERS = {
+    "cub200": "CUB_200_2011", "cars196": "cars196", "sop": "Stanford_Online_Products", "gldv2": "gldv2",
+    "roxford5k": "roxford5k", "rparis6k": "rparis6k", "revisitop1m": "revisitop1m", "imagenet": "imagenet",
+}
+
+
+def standin_folder(size: str, seed: int) -> Path:
+    return standin_root() / size / f"seed{seed}"
+
+
+def dataset_root(name: str, data_root: Optional[str], *, standin_size: str = "default", standin_seed: int = 0) -> Path:
+    """The top folder of dataset ``name``: generated stand-in when ``data_root`` is None, else under it."""
+    if data_root is None:
+        from ..data import make_standin
+
+        return Path(make_standin(name, standin_folder(standin_size, standin_seed), size=standin_size,
+                                 seed=standin_seed))
+    base = Path(data_root).expanduser()
+    if not base.is_dir():
+        raise DatasetError(f"data_root {str(base)!r} does not exist. Pass the folder that holds the datasets' "
+                           f"own folders ({', '.join(sorted(set(FOLDERS.values()) - {'imagenet'}))}), e.g. "
+                           "-p data_root /data; or leave data_root out to use the stand-in.")
+    return base / FOLDERS[name]

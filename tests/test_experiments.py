@@ -1,0 +1,83 @@
+"""The table runner and the notebooks, on the tiny stand-in."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ssml_lib.errors import ConfigError, SsmlError
+from ssml_lib.experiments import TABLES, run_notebook_row, run_table_row
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = dict(standin_size="tiny", pretrain_epochs=1)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSML_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SSML_RESULTS", str(tmp_path / "results"))
+    return tmp_path
+
+
+def test_pretrained_row_writes_labelled_results(isolated):
+    row = run_table_row("table1_cub_pretrained", overrides=dict(method="pretrained", **TINY), progress=False)
+    assert row.standin
+    metrics = set(row.rows["metric"])
+    assert metrics == {"R@1", "R@2", "R@4", "R@8", "NMI"}
+    assert row.rows["value"].between(0, 100).all()
+    csv = isolated / "results" / "standin" / "table1_cub_pretrained" / "pretrained.csv"
+    prov = json.loads(csv.with_suffix(".json").read_text())
+    assert prov["data"]["standin"] is True and prov["params"]["run"]["method"] == "pretrained"
+    assert prov["extra"]["model"]["init"] == "imagenet" and prov["extra"]["model"]["weights"].endswith(".pt")
+    assert "STAND-IN DATA" in row.markdown and "39.2" in row.markdown  # paper beside ours
+    # the side-by-side frame has the paper's R@1 for the pretrained row next to ours
+    sbs = row.side_by_side.set_index(["method", "metric"])
+    assert sbs.loc[("pretrained", "R@1"), "paper"] == pytest.approx(39.2)
+
+
+def test_revisited_row_runs(isolated):
+    row = run_table_row("table7_gldv2", overrides=dict(method="pretrained", **TINY), progress=False)
+    assert set(row.rows["dataset"]) == {"roxford5k", "rparis6k"}
+    assert set(row.rows["metric"]) == {"mAP_easy", "mAP_medium", "mAP_hard"}
+
+
+def test_scratch_table_pretrained_row_is_random_init(isolated):
+    row = run_table_row("table2_cub_scratch", overrides=dict(method="pretrained", **TINY), progress=False)
+    assert row.provenance["extra"]["model"]["weights"] == "random"
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(method="pretrained", standin_sise="tiny"), "standin_sise"),      # typo in a name
+    (dict(method="pretrained", seed="zero"), "seed"),                       # wrong type
+    (dict(method="no_such_method"), "unknown method"),
+    (dict(method="pretrained", data_root="/nonexistent/data"), "data_root"),
+])
+def test_bad_parameters_refused_before_work(isolated, params, match):
+    with pytest.raises(SsmlError, match=match):
+        run_table_row("table1_cub_pretrained", overrides=params, progress=False)
+    assert not (isolated / "results").exists()  # nothing written
+
+
+def test_notebook_namespace_refuses_injected_typos(isolated):
+    namespace = {"method": "pretrained", "data_root": None, "params_file": None, "standin_size": "tiny",
+                 "device": "cpu", "seed": 0, "lerning_rate": 0.1}
+    with pytest.raises(ConfigError, match="lerning_rate"):
+        run_notebook_row("table1_cub_pretrained", namespace, progress=False)
+
+
+def test_unknown_table_refused():
+    with pytest.raises(ConfigError, match="unknown table"):
+        run_table_row("table99", overrides=dict(method="pretrained"))
+
+
+def test_notebooks_match_their_generator():
+    out = subprocess.run([sys.executable, str(REPO / "tools" / "make_notebooks.py"), "--check"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for name in TABLES:
+        nb = json.loads((REPO / "notebooks" / f"{name}.ipynb").read_text())
+        assert nb["metadata"]["kernelspec"]["name"] == "python3"
+        tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1
+        assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
