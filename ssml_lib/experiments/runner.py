@@ -7,7 +7,7 @@ mistyped names are refused before any work starts).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -27,6 +27,7 @@ from .tables import TableSpec, get_table
 
 STANDIN_BACKBONE = "convnet4"
 STANDIN_PARAMS = REPO_ROOT / "params" / "standin.yaml"
+_SHARED_WITH_RUN = {"seed", "device", "deterministic", "num_workers"}  # set once, from the run config
 
 
 def _sets_data_root(params_file: str | Path) -> bool:
@@ -69,7 +70,7 @@ def _normalization(backbone: str) -> str:
 
 
 def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: str, seed: int,
-                  image_size: int, device: torch.device, head: str = "identity", progress: bool = True):
+                  image_size: int, device: torch.device, method: str = "pretrained", progress: bool = True):
     """The network before any training: stand-in or ImageNet pre-trained, or random (scratch tables)."""
     backbone = mcfg.backbone or (STANDIN_BACKBONE if standin else spec.backbone)
     pooling = mcfg.pooling or ("gem" if spec.protocol == "revisited" else "avg")
@@ -81,10 +82,18 @@ def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: st
             pretrained = standin_pretrained_weights(settings, progress=progress)
         else:
             pretrained = "imagenet"
+    # the pretrained row embeds with the pooled features; trained methods add the embedding head
+    kwargs = dict(pooling=pooling, head="identity" if method == "pretrained" else "linear")
+    if method == "insclr":
+        from ..methods.insclr import MODEL_DEFAULTS
+
+        kwargs.update(MODEL_DEFAULTS)
+        if mcfg.pooling:
+            kwargs["pooling"] = mcfg.pooling
     torch.manual_seed(seed)
-    model = build_model(backbone, pooling=pooling, head=head, embedding_size=mcfg.embedding_size,
-                        normalize=True, pretrained=pretrained)
-    return model.to(device), {"backbone": backbone, "pooling": pooling, "init": spec.init,
+    model = build_model(backbone, embedding_size=mcfg.embedding_size, normalize=True, pretrained=pretrained,
+                        **kwargs)
+    return model.to(device), {"backbone": backbone, **kwargs, "init": spec.init,
                               "weights": str(pretrained) if pretrained is not None else "random"}
 
 
@@ -107,42 +116,165 @@ def evaluate(spec: TableSpec, model, roots: Mapping[str, Path], run: RunConfig, 
     return rows, info
 
 
+def _read_flat(files: Sequence[str | Path]) -> dict:
+    merged: dict = {}
+    for f in files:
+        merged.update(read_params_file(f))
+    return merged
+
+
+def _split_params(method: str, merged: dict) -> tuple[dict, dict, dict]:
+    """Route flat parameters: the method's own fields, TrainConfig fields, and the rest (run + model)."""
+    from ..engine import TrainConfig
+    from ..methods.schedule import method_config_class
+
+    method_fields = {f.name for f in fields(method_config_class(method))}
+    train_fields = {f.name for f in fields(TrainConfig)} - _SHARED_WITH_RUN
+    rest = dict(merged)
+    method_params = {k: rest.pop(k) for k in list(rest) if k in method_fields}
+    train_params = {k: rest.pop(k) for k in list(rest) if k in train_fields}
+    return rest, method_params, train_params
+
+
+def resolve_params(table: str, params_file=None, overrides: Optional[Mapping[str, Any]] = None) -> dict:
+    """Every config of a row, checked: {'run', 'model', 'method', 'train', 'files'}. Nothing is written."""
+    from ..methods import METHODS
+    from ..methods.schedule import method_config, train_config
+
+    params = {"table": table, **dict(overrides or {})}
+    files = [params_file] if isinstance(params_file, (str, Path)) else list(params_file or [])
+    user = {**_read_flat(files), **params}
+    method = user.get("method")
+    if not isinstance(method, str):
+        raise ConfigError(f"no method given for {table}. Fix: -p method <name> ({', '.join(METHODS)}).")
+    if method not in METHODS:
+        METHODS[method]  # raises ConfigError naming the methods
+    if user.get("data_root") is None:  # stand-in scale first; the user's files and overrides win
+        standin_files = [STANDIN_PARAMS, *(p for p in (STANDIN_PARAMS.parent / "standin" / f"{method}.yaml",)
+                                           if p.is_file())]
+        files = [*standin_files, *files]
+    rest, method_params, train_params = _split_params(method, {**_read_flat(files), **params})
+    cfgs = load_configs({"run": RunConfig, "model": ModelConfig}, None, rest)
+    run: RunConfig = cfgs["run"]
+    if run.table != table:
+        raise ConfigError(f"this is {table}, but the parameters say table={run.table!r}. Fix: drop `table`.")
+    shared = {"seed": run.seed, "device": run.device, "deterministic": run.deterministic,
+              "num_workers": run.data.num_workers}
+    return {"run": run, "model": cfgs["model"], "method": method_config(method, method_params),
+            "train": train_config(method, {**train_params, **shared}), "files": [str(f) for f in files]}
+
+
+def _train_set(spec: TableSpec, root: Path, run: RunConfig, standin: bool):
+    from ..data import make_gldv2_subset, open_dataset
+    from ..paths import runs_dir
+
+    options: dict = {"expect_counts": "off" if standin else "warn"}
+    if spec.train_dataset == "gldv2":
+        subset = run.data.gldv2_subset_file
+        if subset is None and run.data.gldv2_fraction < 1.0:
+            out = runs_dir() / "gldv2_subsets" / f"{'standin' if standin else 'real'}_f{run.data.gldv2_fraction:g}" \
+                f"_s{run.seed}.csv"
+            subset = out if out.is_file() else make_gldv2_subset(root, out, fraction=run.data.gldv2_fraction,
+                                                                 seed=run.seed)
+        options["subset_file"] = str(subset) if subset is not None else None
+        options = {k: v for k, v in options.items() if v is not None}
+    return open_dataset(spec.train_dataset, root, "train", None, **options)
+
+
+def _run_dir(table: str, method: str, standin: bool, resolved: dict) -> Path:
+    import hashlib
+    import json
+
+    from ..paths import runs_dir
+
+    key = {k: to_dict(resolved[k]) for k in ("run", "model", "method", "train")}
+    for part in ("output_dir",):
+        key["run"].pop(part, None)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return runs_dir() / ("standin" if standin else "real") / table / f"{method}-{digest}"
+
+
+def train_row(spec: TableSpec, resolved: dict, model, roots: Mapping[str, Path], *, standin: bool,
+              device: torch.device, progress: bool = True):
+    """Train the row's method (all its stages) and return the fit_method run (its ``.method`` embeds)."""
+    from ..data import build_transform
+    from ..methods.schedule import fit_method
+
+    run, mcfg = resolved["run"], resolved["model"]
+    size, resize = run.data.image_size, run.data.resize_size
+    train_tf = build_transform("thesis", train=True, size=size, resize=resize, normalize="resnet")
+    test_tf = build_transform("thesis", train=False, size=size, resize=resize, normalize="resnet")
+    train_set = _train_set(spec, roots[spec.train_dataset], run, standin)
+    eval_fn = None
+    if spec.per_stage:  # Table 8: the protocol after every stage (cycle)
+        def eval_fn(method, ctx):
+            rows, _ = evaluate(spec, method, roots, run, mcfg, ctx.device, progress=False, standin=standin)
+            return {f"eval/{r['dataset']}/{r['metric']}": r["value"] for r in rows}
+    tcfg = resolved["train"]
+    if eval_fn is not None:
+        tcfg = replace(tcfg, eval_every=max(tcfg.epochs, 1))
+    return fit_method(run.method, model=model, train_set=train_set, method_cfg=resolved["method"],
+                      train_cfg=tcfg, out_dir=_run_dir(spec.name, run.method, standin, resolved),
+                      train_transform=train_tf, test_transform=test_tf, eval_fn=eval_fn, progress=progress,
+                      standin=standin)
+
+
+def _stage_rows(method_run) -> list[dict]:
+    """Rows of the evaluation at the end of every stage, read back from the stages' logs (also for stages that
+    a re-run skipped because they were complete)."""
+    from ..engine import read_log
+
+    rows = []
+    for i, stage in enumerate(method_run.stages):
+        history = read_log(stage.log_path) if Path(stage.log_path).is_file() else stage.history
+        evals = [r for r in history if any(k.startswith("eval/") for k in r)]
+        if not evals:
+            continue
+        for key, value in evals[-1].items():
+            if key.startswith("eval/"):
+                _, dataset, metric = key.split("/")
+                rows.append({"dataset": dataset, "metric": metric, "value": value, "setting": f"cycle{i + 1}"})
+    return rows
+
+
 def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | None = None,
                   overrides: Optional[Mapping[str, Any]] = None, *, progress: bool = True) -> RowResult:
     """Run ``overrides['method']`` (or the params file's) on ``table`` and write its results."""
     spec = get_table(table)
-    params = {"table": table, **dict(overrides or {})}
-    files = [params_file] if isinstance(params_file, (str, Path)) else list(params_file or [])
-    if params.get("data_root") is None and not any(_sets_data_root(f) for f in files):
-        files = [STANDIN_PARAMS, *files]  # stand-in scale first; the user's files and overrides win
-    cfgs = load_configs({"run": RunConfig, "model": ModelConfig}, files or None, params)
-    run: RunConfig = cfgs["run"]
-    mcfg: ModelConfig = cfgs["model"]
-    if run.table != table:
-        raise ConfigError(f"this is {table}, but the parameters say table={run.table!r}. Fix: drop `table`.")
-    from ..methods import METHODS
-
-    if run.method not in METHODS:
-        METHODS[run.method]  # raises ConfigError naming the methods, before any work
-    if run.eval.ks != spec.ks and run.eval.ks == EvalConfig().ks:
+    resolved = resolve_params(table, params_file, overrides)
+    run: RunConfig = resolved["run"]
+    mcfg: ModelConfig = resolved["model"]
+    if run.eval.ks == EvalConfig().ks and spec.ks != run.eval.ks:
         run = replace(run, eval=replace(run.eval, ks=spec.ks))  # the table's K set unless given explicitly
+        resolved["run"] = run
     start = time.time()
     device = resolve_device(run.device)
     standin = run.data.data_root is None
     needed = dict.fromkeys((spec.train_dataset, *spec.eval_datasets))
     roots = {name: dataset_root(name, run.data.data_root, standin_size=run.data.standin_size,
                                 standin_seed=run.data.standin_seed) for name in needed}
-    model, model_info = initial_model(spec, mcfg, standin=standin, size=run.data.standin_size,
-                                      seed=run.seed, image_size=run.data.image_size, device=device,
+    model, model_info = initial_model(spec, mcfg, standin=standin, size=run.data.standin_size, seed=run.seed,
+                                      image_size=run.data.image_size, device=device, method=run.method,
                                       progress=progress)
+    info: dict = {}
+    rows: list = []
+    embedder = model
     if run.method != "pretrained":
-        raise ConfigError(f"method {run.method!r} is not wired into the table runner yet; only 'pretrained' "
-                          "(the initial network) runs from the notebooks in this version.")
-    rows, info = evaluate(spec, model, roots, run, mcfg, device, progress, standin=standin)
+        method_run = train_row(spec, resolved, model, roots, standin=standin, device=device, progress=progress)
+        embedder = method_run.method
+        info["training"] = {"out_dir": str(method_run.out_dir), "wall_time_s": method_run.wall_time_s,
+                            "stages": [s.name for s in method_run.stages],
+                            "final": {k: v for k, v in (method_run.history[-1] if method_run.history else {}).items()
+                                      if isinstance(v, (int, float, str)) or v is None}}
+        if spec.per_stage:
+            rows += _stage_rows(method_run)
+    final_rows, info["evaluation"] = evaluate(spec, embedder, roots, run, mcfg, device, progress, standin=standin)
+    if not spec.per_stage or run.method == "pretrained":
+        rows += final_rows
     fingerprint = ";".join(f"{name}={fingerprint_files(root, sample=2000)}" for name, root in roots.items())
-    provenance = collect_provenance({"run": to_dict(run), "model": to_dict(mcfg)}, standin=standin,
-                                    data_fingerprint=fingerprint, wall_time_s=time.time() - start,
-                                    extra={"model": model_info, "evaluation": info,
+    provenance = collect_provenance({k: to_dict(resolved[k]) for k in ("run", "model", "method", "train")},
+                                    standin=standin, data_fingerprint=fingerprint, wall_time_s=time.time() - start,
+                                    extra={"model": model_info, **info, "params_files": resolved["files"],
                                            "data_roots": {k: str(v) for k, v in roots.items()}})
     paths = write_results(table, run.method, rows, provenance, results_dir=run.output_dir)
     ours = pd.DataFrame(rows).assign(method=run.method)

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..io import atomic_torch_save, atomic_write_text
 from ..models import build_model
-from ..paths import cache_dir, standin_root
+from ..paths import cache_dir
 
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -48,9 +48,9 @@ def standin_pretrained_weights(settings: PretrainSettings = PretrainSettings(), 
     out = cache_dir() / "pretrain" / f"{settings.key()}.pt"
     if out.is_file():
         return out
-    from ..data import make_standin  # local import: the data package pulls in PIL/scipy
+    from .datasets import dataset_root
 
-    root = make_standin("imagenet", standin_root() / settings.size, size=settings.size, seed=settings.seed)
+    root = dataset_root("imagenet", None, standin_size=settings.size, standin_seed=settings.seed)
     torch.manual_seed(settings.seed)
     train_tf = T.Compose([T.RandomResizedCrop(settings.image_size, scale=(0.5, 1.0)), T.RandomHorizontalFlip(),
                           T.ToTensor(), T.Normalize(_MEAN, _STD)])

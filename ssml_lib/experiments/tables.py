@@ -21,6 +21,7 @@ class TableSpec:
     backbone: str                      # the paper's backbone
     init: str                          # 'imagenet' or 'scratch'
     methods: tuple[str, ...]           # the rows the thesis reports (registry names)
+    per_stage: bool = False            # evaluate after every training stage (Table 8: InsCLR per cycle)
 
 
 _DML_PRETRAINED = ("pretrained", "supervised", "spreading", "insclr", "stml")
@@ -44,7 +45,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
               "resnet101", "imagenet", ("pretrained", "supervised", "spreading", "insclr", "stml")),
     TableSpec("table8_insclr_cycles", "Results (%) of InsCLR per training cycle on rOxford5k & rParis6k "
               "(ImageNet pre-trained ResNet101, 6% GLDv2)", "gldv2", ("roxford5k", "rparis6k"), "revisited",
-              (1, 5, 10), "resnet101", "imagenet", ("pretrained", "insclr")),
+              (1, 5, 10), "resnet101", "imagenet", ("pretrained", "insclr"), per_stage=True),
     TableSpec("table9_gldv2_scratch", "Results (%) on rOxford5k & rParis6k using ResNet18 trained on 6% GLDv2",
               "gldv2", ("roxford5k", "rparis6k"), "revisited", (1, 5, 10), "resnet18", "scratch",
               _DML_SCRATCH),
