@@ -64,9 +64,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _normalization(backbone: str) -> str:
-    # torchvision's ImageNet weights (GoogLeNet included, with transform_input) expect ImageNet mean/std input
-    return "resnet"
+# torchvision's ImageNet weights (GoogLeNet included, through transform_input) expect ImageNet mean/std input;
+# the stand-in pre-training uses the same normalisation
+NORMALIZATION = "resnet"
 
 
 def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: str, seed: int,
@@ -101,7 +101,7 @@ def evaluate(spec: TableSpec, model, roots: Mapping[str, Path], run: RunConfig, 
              device: torch.device, progress: bool = True, *, standin: bool = False) -> tuple[list, dict]:
     rows: list = []
     info: dict = {}
-    norm = _normalization(mcfg.backbone or spec.backbone)
+    norm = NORMALIZATION
     ecfg = run.eval
     for name in spec.eval_datasets:
         if spec.protocol == "recall":
@@ -164,7 +164,7 @@ def resolve_params(table: str, params_file=None, overrides: Optional[Mapping[str
             "train": train_config(method, {**train_params, **shared}), "files": [str(f) for f in files]}
 
 
-def _train_set(spec: TableSpec, root: Path, run: RunConfig, standin: bool):
+def open_train_set(spec: TableSpec, root: Path, run: RunConfig, standin: bool):
     from ..data import make_gldv2_subset, open_dataset
     from ..paths import runs_dir
 
@@ -181,7 +181,7 @@ def _train_set(spec: TableSpec, root: Path, run: RunConfig, standin: bool):
     return open_dataset(spec.train_dataset, root, "train", None, **options)
 
 
-def _run_dir(table: str, method: str, standin: bool, resolved: dict) -> Path:
+def run_dir_for(table: str, method: str, standin: bool, resolved: dict) -> Path:
     import hashlib
     import json
 
@@ -202,9 +202,9 @@ def train_row(spec: TableSpec, resolved: dict, model, roots: Mapping[str, Path],
 
     run, mcfg = resolved["run"], resolved["model"]
     size, resize = run.data.image_size, run.data.resize_size
-    train_tf = build_transform("thesis", train=True, size=size, resize=resize, normalize="resnet")
-    test_tf = build_transform("thesis", train=False, size=size, resize=resize, normalize="resnet")
-    train_set = _train_set(spec, roots[spec.train_dataset], run, standin)
+    train_tf = build_transform("thesis", train=True, size=size, resize=resize, normalize=NORMALIZATION)
+    test_tf = build_transform("thesis", train=False, size=size, resize=resize, normalize=NORMALIZATION)
+    train_set = open_train_set(spec, roots[spec.train_dataset], run, standin)
     eval_fn = None
     if spec.per_stage:  # Table 8: the protocol after every stage (cycle)
         def eval_fn(method, ctx):
@@ -214,7 +214,7 @@ def train_row(spec: TableSpec, resolved: dict, model, roots: Mapping[str, Path],
     if eval_fn is not None:
         tcfg = replace(tcfg, eval_every=max(tcfg.epochs, 1))
     return fit_method(run.method, model=model, train_set=train_set, method_cfg=resolved["method"],
-                      train_cfg=tcfg, out_dir=_run_dir(spec.name, run.method, standin, resolved),
+                      train_cfg=tcfg, out_dir=run_dir_for(spec.name, run.method, standin, resolved),
                       train_transform=train_tf, test_transform=test_tf, eval_fn=eval_fn, progress=progress,
                       standin=standin)
 
@@ -240,6 +240,12 @@ def _stage_rows(method_run) -> list[dict]:
 def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | None = None,
                   overrides: Optional[Mapping[str, Any]] = None, *, progress: bool = True) -> RowResult:
     """Run ``overrides['method']`` (or the params file's) on ``table`` and write its results."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("run_table_row runs in one process; under torchrun every rank would evaluate and write. "
+                          "Fix: python -m ssml_lib.experiments.run_table <table> --gpus N (trains with torchrun, "
+                          "then evaluates once), or torchrun ... -m ssml_lib.experiments.train_row.")
     spec = get_table(table)
     resolved = resolve_params(table, params_file, overrides)
     run: RunConfig = resolved["run"]

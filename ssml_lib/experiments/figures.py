@@ -1,0 +1,244 @@
+"""Image-grid figures in the thesis's style, and what the figure notebooks share.
+
+Pure plotting (no data, no models; tests inspect the returned Figure):
+
+- :func:`plot_neighbours`: Figures 20-21 of the thesis: each row a query and its nearest neighbours, the class
+  number above every image, a green frame where a neighbour's class equals the query's, red otherwise.
+- :func:`plot_mined_positives`: the ISL appendix's Figure 1 layout: an anchor, then the positives a method
+  mined for it at several points of training, framed green/red by true class.
+- :func:`plot_precision_curves`: precision of mined positives per epoch, one line per method.
+
+Frames are ``Rectangle`` patches in axes coordinates whose ``label`` is ``'query'``, ``'match'`` or
+``'mismatch'``. Figures are built with ``matplotlib.figure.Figure`` (no pyplot state), saved atomically as
+PNG, and shown in notebooks from the saved file. The notebook pipelines live in :mod:`.neighbours`,
+:mod:`.positive_mining` and :mod:`.cost`.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from ..errors import ConfigError
+from ..io import atomic_write_bytes
+from ..paths import results_dir as _results_dir
+
+MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR = "green", "red", "black"
+STANDIN_LABEL = "STAND-IN DATA (synthetic; not comparable with the paper)"
+_FRAME_WIDTH = 4.0
+
+
+def _as_array(image: Any) -> np.ndarray:
+    """PIL image, HxWx3 array (uint8 or floats in [0, 1]) or CHW tensor -> HxWx3 array imshow accepts."""
+    if hasattr(image, "detach"):  # torch tensor, CHW
+        image = image.detach().cpu().numpy()
+        if image.ndim == 3 and image.shape[0] in (1, 3):
+            image = np.moveaxis(image, 0, -1)
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+        raise ConfigError(f"an image must be a PIL image, an HxWx3 array or a 3xHxW tensor, got shape "
+                          f"{arr.shape}. Fix: pass dataset.load_image(i) or the decoded array.")
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    return arr if arr.dtype == np.uint8 else np.clip(arr, 0.0, 1.0)
+
+
+def _framed_image(ax, image: Any, label: Any, kind: str) -> None:
+    """``image`` in ``ax`` with its class number above and a frame of the ``kind``'s colour."""
+    colour = {"query": QUERY_COLOUR, "match": MATCH_COLOUR, "mismatch": MISMATCH_COLOUR}[kind]
+    ax.imshow(_as_array(image))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(str(label), fontsize=9, pad=3)
+    ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, edgecolor=colour,
+                           linewidth=_FRAME_WIDTH, clip_on=False, label=kind))
+
+
+def _blank(ax, text: str = "") -> None:
+    ax.set_axis_off()
+    if text:
+        ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, color="grey", transform=ax.transAxes)
+
+
+def _check_rows(name: str, images: Sequence, labels: Sequence) -> None:
+    if len(images) != len(labels):
+        raise ConfigError(f"{name}: {len(images)} image rows but {len(labels)} label rows. Fix: give one label per "
+                          "image, in the same nesting.")
+
+
+def plot_neighbours(query_images: Sequence, neighbour_images: Sequence[Sequence], query_labels: Sequence,
+                    neighbour_labels: Sequence[Sequence], *, title: Optional[str] = None,
+                    cell_inches: float = 1.6) -> Figure:
+    """One row per query: the query (black frame), then its neighbours, green where the neighbour's class
+    equals the query's and red otherwise; each image has its class number above it."""
+    _check_rows("plot_neighbours queries", query_images, query_labels)
+    _check_rows("plot_neighbours neighbours", neighbour_images, neighbour_labels)
+    if len(query_images) != len(neighbour_images) or not len(query_images):
+        raise ConfigError(f"plot_neighbours needs one neighbour row per query and at least one query, got "
+                          f"{len(query_images)} queries and {len(neighbour_images)} rows.")
+    cols = 1 + max(len(row) for row in neighbour_images)
+    fig = Figure(figsize=(cell_inches * cols, cell_inches * 1.15 * len(query_images)))
+    axes = fig.subplots(len(query_images), cols, squeeze=False)
+    for r, (q_img, q_lab, n_imgs, n_labs) in enumerate(zip(query_images, query_labels, neighbour_images,
+                                                           neighbour_labels)):
+        _check_rows(f"plot_neighbours row {r}", n_imgs, n_labs)
+        _framed_image(axes[r, 0], q_img, q_lab, "query")
+        for c in range(1, cols):
+            if c - 1 < len(n_imgs):
+                lab = n_labs[c - 1]
+                _framed_image(axes[r, c], n_imgs[c - 1], lab, "match" if lab == q_lab else "mismatch")
+            else:
+                _blank(axes[r, c])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mined_positives(anchor_images: Sequence, anchor_labels: Sequence, positive_images: Sequence[Sequence[Sequence]],
+                         positive_labels: Sequence[Sequence[Sequence]], *, point_names: Sequence[str],
+                         row_names: Optional[Sequence[str]] = None, n_show: int = 4,
+                         title: Optional[str] = None, cell_inches: float = 1.1) -> Figure:
+    """Rows: anchors (black frame). Column groups: training points (``point_names``); in each group the first
+    ``n_show`` positives mined for the row's anchor at that point, green if of the anchor's class, else red.
+    ``positive_images[row][point]`` is a list of images (empty: nothing mined, shown as 'none')."""
+    _check_rows("plot_mined_positives anchors", anchor_images, anchor_labels)
+    _check_rows("plot_mined_positives positives", positive_images, positive_labels)
+    n_rows, n_points = len(anchor_images), len(point_names)
+    if not n_rows or len(positive_images) != n_rows or n_show < 1:
+        raise ConfigError(f"plot_mined_positives needs one positives row per anchor (got {n_rows} anchors, "
+                          f"{len(positive_images)} rows) and n_show >= 1 (got {n_show}).")
+    # a narrow spacer column before every group keeps the training points apart; a header band holds the title
+    # and the point names
+    ratios = [1.0] + [0.25, *([1.0] * n_show)] * n_points
+    header = 0.55 + (0.3 if title else 0.0)
+    height = cell_inches * 1.3 * n_rows + header
+    fig = Figure(figsize=(cell_inches * sum(ratios) * 1.1 + (1.2 if row_names else 0.2), height))
+    grid = fig.add_gridspec(n_rows, len(ratios), width_ratios=ratios, wspace=0.1, hspace=0.35,
+                            top=1.0 - header / height, bottom=0.02, left=0.02 + (0.1 if row_names else 0.0),
+                            right=0.99)
+    for r in range(n_rows):
+        if len(positive_images[r]) != n_points or len(positive_labels[r]) != n_points:
+            raise ConfigError(f"row {r} has {len(positive_images[r])} training points but point_names has "
+                              f"{n_points}. Fix: one positives list per point.")
+        ax = fig.add_subplot(grid[r, 0])
+        _framed_image(ax, anchor_images[r], anchor_labels[r], "query")
+        if row_names:
+            ax.set_ylabel(row_names[r], fontsize=8, rotation=0, ha="right", va="center", labelpad=8)
+        for p in range(n_points):
+            first = 1 + p * (n_show + 1)
+            fig.add_subplot(grid[r, first]).set_axis_off()
+            imgs, labs = positive_images[r][p], positive_labels[r][p]
+            _check_rows(f"row {r} point {p}", imgs, labs)
+            for s in range(n_show):
+                ax = fig.add_subplot(grid[r, first + 1 + s])
+                if s < len(imgs):
+                    _framed_image(ax, imgs[s], labs[s], "match" if labs[s] == anchor_labels[r] else "mismatch")
+                else:
+                    _blank(ax, "none" if s == 0 else "")
+                if r == 0 and s == 0:
+                    ax.text(0.0, 1.3, point_names[p], fontsize=8, transform=ax.transAxes, ha="left",
+                            va="bottom", fontweight="bold")
+    if title:
+        fig.suptitle(title, fontsize=10, y=1.0 - 0.1 / height, va="top")
+    return fig
+
+
+def plot_precision_curves(curves: pd.DataFrame, *, x: str = "cum_epoch", title: Optional[str] = None) -> Figure:
+    """``pos_precision`` against ``x`` ('cum_epoch': epochs counted across stages, or 'epoch'), one line per
+    method; dotted verticals mark where a multi-stage method's stages begin."""
+    missing = {"method", "stage", x, "pos_precision"} - set(curves.columns)
+    if missing:
+        raise ConfigError(f"precision curves need columns method, stage, {x}, pos_precision (missing "
+                          f"{sorted(missing)}). Fix: build them with ssml_lib.experiments.positive_mining."
+                          "read_precision_curves.")
+    fig = Figure(figsize=(6.4, 3.8))
+    ax = fig.subplots()
+    for i, (method, part) in enumerate(curves.groupby("method", sort=False)):
+        colour = f"C{i}"
+        ax.plot(part[x], part["pos_precision"], marker="o", markersize=3, color=colour, label=method)
+        starts = part.groupby("stage", sort=False)[x].min().iloc[1:]
+        for start in starts:
+            ax.axvline(start - 0.5, color=colour, linestyle=":", linewidth=0.8)
+    ax.set_xlabel("epoch (counted across stages)" if x == "cum_epoch" else x)
+    ax.set_ylabel("precision of mined positives")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    if len(curves):
+        ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def thumbnail(image: Any, side: int = 128) -> Any:
+    """A square centre crop resized to ``side`` px (uniform grid cells for images of any shape)."""
+    from PIL import Image
+
+    w, h = image.size
+    s = min(w, h)
+    box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
+    return image.crop(box).resize((side, side), Image.BILINEAR) if s > side else image.crop(box)
+
+
+# ---------------------------------------------------------------- output
+
+
+def figures_dir(standin: bool, results_dir: str | Path | None = None) -> Path:
+    """``results/figures`` for real data, ``results/standin/figures`` for the stand-in."""
+    root = Path(results_dir) if results_dir is not None else _results_dir()
+    return (root / "standin" if standin else root) / "figures"
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
+    """PNG of ``fig`` at ``path``, written in one rename (ssml_lib.io)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+@dataclass
+class FigureResult:
+    """What a figure notebook's one call returns: figures, their files, tables and the provenance record."""
+
+    name: str
+    standin: bool
+    figures: dict[str, Figure]
+    paths: dict[str, Path]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    notes: str = ""
+    markdown: str = ""
+
+
+def data_label(standin: bool) -> str:
+    return STANDIN_LABEL if standin else "real data"
+
+
+def show_figures(result: FigureResult) -> None:
+    """Display a figure notebook's result: stand-in/real label, notes, the saved PNGs and any tables."""
+    from IPython.display import Image, Markdown, display
+
+    display(Markdown(f"**{result.name}: {data_label(result.standin)}**"))
+    if result.notes:
+        display(Markdown(result.notes))
+    if result.markdown:
+        display(Markdown(result.markdown))
+    for key, path in result.paths.items():
+        if str(path).endswith(".png"):
+            display(Markdown(f"`{key}`: {path}"))
+            display(Image(filename=str(path)))
+    for key, table in result.tables.items():
+        display(Markdown(f"`{key}`"))
+        display(table)
