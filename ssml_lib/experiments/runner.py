@@ -143,7 +143,11 @@ def resolve_params(table: str, params_file=None, overrides: Optional[Mapping[str
 
     params = {"table": table, **dict(overrides or {})}
     files = [params_file] if isinstance(params_file, (str, Path)) else list(params_file or [])
-    user = {**_read_flat(files), **params}
+    from_files = _read_flat(files)
+    if "method" in from_files and "method" in params and from_files["method"] != params["method"]:
+        raise ConfigError(f"the params file is for method {from_files['method']!r} but method={params['method']!r} "
+                          f"was given. Fix: -p method {from_files['method']} (or use that method's params file).")
+    user = {**from_files, **params}
     method = user.get("method")
     if not isinstance(method, str):
         raise ConfigError(f"no method given for {table}. Fix: -p method <name> ({', '.join(METHODS)}).")
@@ -293,7 +297,9 @@ def run_notebook_row(table: str, namespace: Mapping[str, Any], *, progress: bool
     whatever papermill injected with -p or -f) is checked by the typed configs; unknown names are refused."""
     from ..config import notebook_parameters
 
-    params = notebook_parameters(namespace)
+    # None means "not given": the params file's value, else the default (a notebook's literal defaults would
+    # otherwise always beat the params file)
+    params = {k: v for k, v in notebook_parameters(namespace).items() if v is not None}
     params_file = params.pop("params_file", None)
     return run_table_row(table, params_file, params, progress=progress)
 
