@@ -24,8 +24,8 @@ def _counts(standin: bool) -> str:
 
 def evaluate_recall(model: torch.nn.Module, dataset: str, root: Path, cfg: EvalConfig, *, image_size: int,
                     resize_size: int, normalize: str, device: torch.device, progress: bool = True,
-                    standin: bool = False) -> tuple[list, dict]:
-    tf = build_transform("thesis", train=False, size=image_size, resize=resize_size, normalize=normalize)
+                    standin: bool = False, preset: str = "thesis") -> tuple[list, dict]:
+    tf = build_transform(preset, train=False, size=image_size, resize=resize_size, normalize=normalize)
     test = open_dataset(dataset, root, "test", tf, expect_counts=_counts(standin))
     emb, labels = extract_embeddings(model, test, device=device, batch_size=cfg.batch_size, scales=cfg.scales,
                                      normalize=cfg.normalize, progress=progress)

@@ -136,8 +136,11 @@ def neighbour_figure(method: str = "spreading", *, datasets=("cub200", "cars196"
     for dataset, table in zip(cfg.datasets, tables):
         row = trained_row_model(table, params_file, {"method": method, **overrides}, progress=progress)
         run, standin = row.resolved["run"], row.standin
-        tf = build_transform("thesis", train=False, size=run.data.image_size, resize=run.data.resize_size,
-                             normalize="resnet")
+        from .runner import NORMALIZATION
+
+        # the protocol's test transform, as the row's evaluation builds it
+        tf = build_transform(getattr(row.resolved["model"], "augmentation", "thesis"), train=False,
+                             size=run.data.image_size, resize=run.data.resize_size, normalize=NORMALIZATION)
         test = open_dataset(dataset, row.roots[dataset], "test", tf, expect_counts="off" if standin else "warn")
         emb, _ = extract_embeddings(row.embedder, test, device=row.device, batch_size=run.eval.batch_size,
                                     scales=run.eval.scales, progress=progress)
@@ -163,7 +166,7 @@ def neighbour_figure(method: str = "spreading", *, datasets=("cub200", "cars196"
                                     standin=standin, data_fingerprint=";".join(
                                         f"{k}={v['data_fingerprint']}" for k, v in record.items()),
                                     wall_time_s=time.time() - start, extra={"figure": FIGURE, "rows": record})
-    json_path = figures_dir(standin, overrides.get("output_dir")) / f"{FIGURE}_{method}_{cfg.init}.json"
+    json_path = figures_dir(standin, run.output_dir) / f"{FIGURE}_{method}_{cfg.init}.json"
     paths["provenance"] = atomic_write_text(json_path, json.dumps(provenance, indent=2, default=str) + "\n")
     notes = ("Each row: a test query (black frame) and its nearest test images by cosine, itself excluded; the "
              "number above each image is its class; green frame = same class as the query, red = another class. "

@@ -213,7 +213,8 @@ def train_with_snapshots(method: str, table: str, params_file: Any, overrides: M
     from ..methods.schedule import fit_method
     from ..paths import runs_dir
     from .datasets import dataset_root
-    from .runner import _run_dir, _train_set, initial_model, resolve_device, resolve_params
+    from .runner import (NORMALIZATION, initial_model, open_train_set, resolve_device, resolve_params,
+                         run_dir_for)
     from .tables import get_table
 
     spec = get_table(table)
@@ -222,7 +223,7 @@ def train_with_snapshots(method: str, table: str, params_file: Any, overrides: M
     standin, device = run.data.data_root is None, resolve_device(run.device)
     root = dataset_root(spec.train_dataset, run.data.data_root, standin_size=run.data.standin_size,
                         standin_seed=run.data.standin_seed)
-    train_set = _train_set(spec, root, run, standin)
+    train_set = open_train_set(spec, root, run, standin)
     if n_anchors > len(train_set):
         raise ConfigError(f"n_anchors={n_anchors} exceeds the {len(train_set)} training images. Fix: lower it.")
     anchors = np.sort(np.random.default_rng(run.seed).choice(len(train_set), n_anchors, replace=False))
@@ -231,9 +232,10 @@ def train_with_snapshots(method: str, table: str, params_file: Any, overrides: M
                                       progress=progress)
     tag = hashlib.sha256(json.dumps(anchors.tolist()).encode()).hexdigest()[:6]
     out_dir = (runs_dir() / ("standin" if standin else "real") / FIGURE / table
-               / f"{_run_dir(table, method, standin, resolved).name}-a{tag}")
-    tf = {train: build_transform("thesis", train=train, size=run.data.image_size, resize=run.data.resize_size,
-                                 normalize="resnet") for train in (True, False)}
+               / f"{run_dir_for(table, method, standin, resolved).name}-a{tag}")
+    preset = getattr(mcfg, "augmentation", "thesis")  # the row's own transforms, as train_row builds them
+    tf = {train: build_transform(preset, train=train, size=run.data.image_size, resize=run.data.resize_size,
+                                 normalize=NORMALIZATION) for train in (True, False)}
     method_run = fit_method(method, model=model, train_set=train_set, method_cfg=resolved["method"],
                             train_cfg=resolved["train"], out_dir=out_dir, train_transform=tf[True],
                             test_transform=tf[False], eval_fn=snapshot_fn(method, anchors), progress=progress,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 import pandas as pd
 import torch
@@ -41,6 +41,10 @@ class ModelConfig(Config):
     pooling: Optional[str] = None       # None: avg for the DML tables, GeM (p = 3) for the GLDv2 tables
     max_side: Optional[int] = None      # revisited images: thumbnail to this longer side (1024 in the refs)
     pretrain_epochs: int = 12           # stand-in "ImageNet" pre-training (ignored on real data)
+    head_init: Literal["default", "orthogonal"] = "default"   # orthogonal: STML's official heads
+    # training augmentation (ssml_lib.data.transforms presets): "thesis" = Resize(shorter side) + RandomCrop +
+    # HFlip; "spreading" = Resize((s, s)) squash + RandomCrop + HFlip, the thesis's "Resize to 256x256"
+    augmentation: Literal["thesis", "spreading", "stml", "insclr"] = "thesis"
 
 
 @dataclass
@@ -92,7 +96,7 @@ def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: st
             kwargs["pooling"] = mcfg.pooling
     torch.manual_seed(seed)
     model = build_model(backbone, embedding_size=mcfg.embedding_size, normalize=True, pretrained=pretrained,
-                        **kwargs)
+                        head_init=mcfg.head_init, **kwargs)
     return model.to(device), {"backbone": backbone, **kwargs, "init": spec.init,
                               "weights": str(pretrained) if pretrained is not None else "random"}
 
@@ -107,7 +111,7 @@ def evaluate(spec: TableSpec, model, roots: Mapping[str, Path], run: RunConfig, 
         if spec.protocol == "recall":
             r, i = evaluate_recall(model, name, roots[name], ecfg, image_size=run.data.image_size,
                                    resize_size=run.data.resize_size, normalize=norm, device=device,
-                                   progress=progress, standin=standin)
+                                   progress=progress, standin=standin, preset=mcfg.augmentation)
         else:
             r, i = evaluate_revisited(model, name, roots[name], ecfg, max_side=mcfg.max_side, normalize=norm,
                                       device=device, progress=progress, standin=standin)
@@ -206,8 +210,8 @@ def train_row(spec: TableSpec, resolved: dict, model, roots: Mapping[str, Path],
 
     run, mcfg = resolved["run"], resolved["model"]
     size, resize = run.data.image_size, run.data.resize_size
-    train_tf = build_transform("thesis", train=True, size=size, resize=resize, normalize=NORMALIZATION)
-    test_tf = build_transform("thesis", train=False, size=size, resize=resize, normalize=NORMALIZATION)
+    train_tf = build_transform(mcfg.augmentation, train=True, size=size, resize=resize, normalize=NORMALIZATION)
+    test_tf = build_transform(mcfg.augmentation, train=False, size=size, resize=resize, normalize=NORMALIZATION)
     train_set = open_train_set(spec, roots[spec.train_dataset], run, standin)
     eval_fn = None
     if spec.per_stage:  # Table 8: the protocol after every stage (cycle)
