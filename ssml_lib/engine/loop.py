@@ -18,7 +18,7 @@ from .config import TrainConfig
 from .context import FitContext, FitResult
 from .device import TrainingStep, autocast, resolve_amp, to_device
 from .determinism import capture_rng_state, derive_seed, deterministic_mode, restore_rng_state, seed_everything
-from .distributed import DistInfo, all_gather_object, barrier, init_distributed
+from .distributed import DistInfo, all_gather_object, all_reduce_sum, barrier, init_distributed
 from .logging import JsonlLog, RunRecord, format_record, progress_bar
 from .meters import EpochMeter, FiniteGuard
 from .optim import LrSchedule, build_optimizer
@@ -34,6 +34,9 @@ def fit(method: Method, train_set: Any, cfg: TrainConfig, out_dir: str | Path, *
     Writes ``out_dir/last.pt`` (every epoch, and every ``cfg.checkpoint_every_steps``), ``log.jsonl`` (one line
     per epoch) and ``provenance.json``. ``eval_fn(method, ctx) -> dict`` runs every ``cfg.eval_every`` epochs
     and its metrics join the epoch's line. Under torchrun, every rank calls ``fit`` with the same arguments.
+    A method ends training early by returning ``{"stop_training": True}`` from ``on_epoch_end`` (any rank's
+    request stops every rank): that epoch is logged (``stopped_early``) and checkpointed, the result counts as
+    completed, and a resumed fit runs no further epoch.
     Raises NonFiniteLossError (last good checkpoint kept) when the loss becomes NaN or inf.
     """
     if not isinstance(method, Method):
@@ -75,6 +78,7 @@ class _Trainer:
         self.meter = EpochMeter(self.device)
         self.guard = FiniteGuard(self.device)
         self.last_saved_step: Optional[int] = None
+        self.stopped = False  # the method asked to end training (on_epoch_end's "stop_training")
 
     # ------------------------------------------------------------------ set-up and resumption
 
@@ -98,12 +102,12 @@ class _Trainer:
             self.model = DistributedDataParallel(
                 self.model, device_ids=[self.device] if self.device.type == "cuda" else None,
                 broadcast_buffers=False, find_unused_parameters=method.ddp_find_unused_parameters)
-        while self.epoch < cfg.epochs and not self._step_limit_reached():
+        while self.epoch < cfg.epochs and not self._step_limit_reached() and not self.stopped:
             self._run_epoch()
         self._finish_provenance()
         return FitResult(history=list(self.history), out_dir=self.out_dir, checkpoint=self.ckpt_path,
                          global_step=self.global_step, resumed_from_step=resumed_from,
-                         completed=self.epoch >= cfg.epochs or self._step_limit_reached())
+                         completed=self.epoch >= cfg.epochs or self._step_limit_reached() or self.stopped)
 
     def _to_device(self) -> None:
         self.method.to(self.device)
@@ -126,6 +130,7 @@ class _Trainer:
         p = ckpt["progress"]
         self.epoch, self.step_in_epoch, self.global_step = p["epoch"], p["step_in_epoch"], p["global_step"]
         self.train_time, self.epoch_time = p["train_time_s"], p["epoch_time_s"]
+        self.stopped = bool(p.get("stopped", False))
         if ckpt["metrics"] is not None:
             self.meter = EpochMeter(self.device, ckpt["metrics"]["sums"], ckpt["metrics"]["count"])
         self.history = list(ckpt["history"])
@@ -245,8 +250,12 @@ class _Trainer:
         record.update(self.meter.means())
         if partial:
             record["partial"] = True
-        record.update(_plain_metrics(self.method.on_epoch_end(e, self.ctx) or {}))
-        last = partial or e == self.cfg.epochs - 1
+        extra = dict(self.method.on_epoch_end(e, self.ctx) or {})
+        self.stopped = self._any_rank(bool(extra.pop("stop_training", False)))
+        record.update(_plain_metrics(extra))
+        if self.stopped:
+            record["stopped_early"] = True
+        last = partial or e == self.cfg.epochs - 1 or self.stopped
         if self.eval_fn is not None and (last or (e + 1) % self.cfg.eval_every == 0):
             was_training = self.method.training
             record.update(_plain_metrics(self.eval_fn(self.method, self.ctx) or {}))
@@ -265,6 +274,12 @@ class _Trainer:
             self.log.append(record)
             self.ctx.log(format_record(record))
 
+    def _any_rank(self, flag: bool) -> bool:
+        """True on every rank when any rank's flag is (ranks must agree on when training ends)."""
+        if self.info.world_size == 1:
+            return flag
+        return bool(all_reduce_sum(torch.tensor(float(flag), device=self.device)).item() > 0)
+
     def _save(self, epoch_time_so_far: float) -> None:
         self._check_finite()  # never write state that followed a NaN
         rng = all_gather_object(capture_rng_state())
@@ -276,7 +291,7 @@ class _Trainer:
                 "sampler": {"epoch": self.epoch, "batches_done": self.step_in_epoch},
                 "progress": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
                              "global_step": self.global_step, "train_time_s": self.train_time,
-                             "epoch_time_s": self.epoch_time + epoch_time_so_far},
+                             "epoch_time_s": self.epoch_time + epoch_time_so_far, "stopped": self.stopped},
                 "metrics": self.meter.state() if self.meter.count else None,
                 "rng": rng,
                 "history": self.history,

@@ -78,7 +78,9 @@ class Method(nn.Module):
         """After the optimiser step (EMA teachers that track updated weights, bank updates)."""
 
     def on_epoch_end(self, epoch: int, ctx: "FitContext") -> dict[str, Any]:
-        """Extra metrics for the epoch's log line (e.g. precision of mined positives)."""
+        """Extra metrics for the epoch's log line (e.g. precision of mined positives). Returning
+        ``{"stop_training": True}`` ends the fit after this epoch (checkpointed, the stage counts as complete;
+        ISL's GAN stop rule uses it)."""
         return {}
 
     # ------------------------------------------------------------------ optimisation and embedding

@@ -17,8 +17,11 @@ A schedule of stages (reference/official-implementations.md §2.1), each a fit i
 Defaults are the thesis schedule (three ``base`` cycles, one ``impr``; threshold 0.95 in batch, 0.6 in memory,
 pool 250, k = 3); the official configs differ where noted on each field. ``train_defaults`` is the official
 GLDv2 base recipe (Adam 1e-4 with coupled L2 on weights only, per-step multistep); the ``impr`` stage scales the
-lr by ``impr_lr_scale`` (official 3e-5 / 1e-4). The model (GeM p = 3, norm-linear-norm head on ResNet; 128-d
-for the DML tables) is the caller's: see :data:`MODEL_DEFAULTS`.
+lr by ``impr_lr_scale`` (official 3e-5 / 1e-4) and may have its own length, lr milestones and batch
+(``impr_max_steps``, ``impr_milestones``, ``impr_batch_size``; None = as the base stages; official GLDv2 impr:
+40k steps, decay at 20k, 16 x 4 images). Its image size (official 448 px against 224) is not a setting here:
+every stage uses the train transform given to ``fit_method``. The model (GeM p = 3, norm-linear-norm head on
+ResNet; 128-d for the DML tables) is the caller's: see :data:`MODEL_DEFAULTS`.
 
 Logged per epoch: ``pos_precision`` (fraction of mined positives, in batch and from memory, sharing the
 anchor's true class), its two parts, the selection accept rate, and ``pool_precision`` (top-k of the pool).
@@ -75,6 +78,9 @@ class InsCLRConfig(Config):
     impr_use_negative: bool = True
     impr_pool_columns: Optional[int] = None  # pool columns per member scanned by v2 (None: all)
     impr_lr_scale: float = 0.3
+    impr_max_steps: Optional[int] = None  # official GLDv2 impr: 40_000 (None: the TrainConfig's max_steps)
+    impr_milestones: Optional[tuple[int, ...]] = None  # official (20_000,); () = constant lr; None: as the base
+    impr_batch_size: Optional[int] = None  # official 64 = 16 x 4 (None: the TrainConfig's batch_size)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -94,6 +100,13 @@ class InsCLRConfig(Config):
             (self.impr_negative_threshold <= self.impr_positive_threshold, "impr_negative_threshold",
              "use negative <= positive boundary"),
             (self.impr_lr_scale > 0, "impr_lr_scale", "use a positive factor"),
+            (self.impr_max_steps is None or self.impr_max_steps >= 1, "impr_max_steps", "use None or >= 1"),
+            (self.impr_milestones is None or (min(self.impr_milestones, default=1) >= 1 and list(
+                self.impr_milestones) == sorted(set(self.impr_milestones))), "impr_milestones",
+             "use None, [] (constant lr) or strictly increasing positive steps, e.g. [20000]"),
+            (self.impr_batch_size is None or self.impr_batch_size % (1 + self.num_neighbors) == 0
+             and self.impr_batch_size > 0, "impr_batch_size",
+             f"use None or a positive multiple of 1 + num_neighbors = {1 + self.num_neighbors}"),
         ]
         for ok, key, fix in checks:
             if not ok:
@@ -132,7 +145,22 @@ class InsCLR(EmbedOutputMixin, Method):
     def stages(cls, cfg: InsCLRConfig) -> list:
         from .schedule import Stage
 
-        return [Stage(f"cycle{i + 1}_{kind}") for i, kind in enumerate(cfg.insclr_stages)]
+        return [Stage(f"cycle{i + 1}_{kind}", train=cls.impr_train_overrides(cfg) if kind == "impr" else {})
+                for i, kind in enumerate(cfg.insclr_stages)]
+
+    @staticmethod
+    def impr_train_overrides(cfg: InsCLRConfig) -> dict[str, Any]:
+        """TrainConfig overrides of the impr stage (empty: it runs as the base stages)."""
+        out: dict[str, Any] = {}
+        if cfg.impr_max_steps is not None:
+            out["max_steps"] = cfg.impr_max_steps
+        if cfg.impr_batch_size is not None:
+            out["batch_size"] = cfg.impr_batch_size
+        if cfg.impr_milestones:  # counted in the impr stage's own steps (each stage is a fit from step 0)
+            out.update(schedule="multistep", schedule_unit="step", milestones=tuple(cfg.impr_milestones))
+        elif cfg.impr_milestones is not None:  # (): no decay in the impr stage
+            out.update(schedule="constant", milestones=())
+        return out
 
     @property
     def kind(self) -> str:

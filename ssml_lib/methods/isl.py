@@ -13,6 +13,8 @@ Rounds as stages: ``round{r}_backbone`` then ``round{r}_gan`` for r < rounds - 1
 * gan stage: backbone frozen (eval mode, no gradient); one D step and one G step per batch (BCE on logits),
   Adam lr 1e-4. Both objectives go into one backward: G's loss sees D through detached weights, so each
   network gets only its own gradient (the official code steps D first and then G against the updated D).
+  The stage runs up to ``isl_gan_epochs`` (official 200) and ends early by the official ``stop_train_GAN``
+  rule on the per-epoch mean G-loss (``isl_gan_early_stop``; the engine's ``stop_training`` hook).
 
 The memory bank, affinity sets and GAN carry from stage to stage (read from the previous stage's checkpoint).
 Logged per epoch: ``pos_precision`` = fraction of links in A(i) whose endpoints share the true class.
@@ -28,6 +30,7 @@ from torch.func import functional_call
 
 from ..config import Config
 from ..engine import derive_seed, load_checkpoint
+from ..engine.distributed import all_reduce_sum
 from ..errors import ConfigError
 from ..losses import isl_affinity_loss
 from ..mining import (AffinitySets, FeatureMemory, ProxyDiscriminator, ProxyGenerator, discriminator_objective,
@@ -47,7 +50,8 @@ class ISLConfig(Config):
     isl_temperature: float = 0.1  # CIFAR; ImageNet 0.07
     isl_memory_momentum: float = 0.5
     hard_positive_weight: float = 0.5
-    isl_gan_epochs: int = 20  # official: up to 200, stopped early by its rule (logged here, see the report)
+    isl_gan_epochs: int = 200  # official: up to 200, ended earlier by stop_train_GAN (isl_gan_early_stop)
+    isl_gan_early_stop: bool = True  # official; False: always isl_gan_epochs (the rule is still logged)
     isl_gan_lr: float = 1e-4
     isl_gate: float = 0.5  # tau_s (CIFAR); ImageNet 0.3
     isl_radius: float = 0.6  # R (CIFAR); ImageNet 0.3
@@ -139,7 +143,9 @@ class ISL(EmbedOutputMixin, Method):
     def on_fit_start(self, ctx) -> None:
         n, kind = len(ctx.train_set), self.kind_round[0]
         self._ctx, self._labels = ctx, labels_tensor(ctx.train_set, ctx.device)
-        self.memory = FeatureMemory(n, self._dim, device=ctx.device, init="uniform")
+        # a private seeded generator: the same initial bank on every DDP rank (global RNGs are seeded seed + rank)
+        init = torch.Generator().manual_seed(derive_seed(ctx.seed, self._dim))
+        self.memory = FeatureMemory(n, self._dim, device=ctx.device, init="uniform", generator=init)
         self.affinity = AffinitySets(n, self.cfg.isl_affinity_capacity, device=ctx.device)
         info = getattr(self, "stage_info", None)
         if info is not None and info.previous_dirs:  # bank, sets and GAN of the previous stage
@@ -154,8 +160,14 @@ class ISL(EmbedOutputMixin, Method):
         for p in [*self.generator.parameters(), *self.discriminator.parameters()]:
             p.requires_grad_(gan)
         self._data = Transformed(ctx.train_set, self.train_transform)
-        self._mining: dict[str, Any] = {}
+        self._mining: dict[str, Any] = {}  # this epoch's mining statistics (extra state: survives a resume)
         self._pending = None
+
+    def get_extra_state(self) -> dict:
+        return {"mining": dict(getattr(self, "_mining", {}))}
+
+    def set_extra_state(self, state: dict) -> None:
+        self._mining = dict(state.get("mining", {}))
 
     def on_epoch_start(self, epoch: int, ctx) -> None:
         kind, r = self.kind_round
@@ -234,11 +246,14 @@ class ISL(EmbedOutputMixin, Method):
         self._mining = {}
         kind, r = self.kind_round
         if kind == "gan":
-            g, _, steps = self.gan_sums.tolist()
+            g, _, steps = all_reduce_sum(self.gan_sums.clone()).tolist()  # every rank: the same history
             if epoch < self.gan_history.numel():
                 self.gan_history[epoch] = g / max(steps, 1.0)
             history = [v for v in self.gan_history[: epoch + 1].tolist()]
-            out["gan_stop_rule_met"] = gan_should_stop(history, r, max_epochs=self.cfg.isl_gan_epochs)
+            met = gan_should_stop(history, r, max_epochs=self.cfg.isl_gan_epochs)
+            out["gan_stop_rule_met"] = met
+            if met and self.cfg.isl_gan_early_stop:
+                out["stop_training"] = True  # fit ends the stage after this epoch (checkpointed, complete)
             self.gan_sums.zero_()
         return out
 

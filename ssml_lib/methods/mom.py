@@ -85,11 +85,12 @@ class MOM(EmbedOutputMixin, Method):
         self.triplets = torch.zeros(0, 3, dtype=torch.int64)  # (T, 3) of this epoch; in get_extra_state
         self._stats: dict[str, float] = {}
 
-    def get_extra_state(self) -> dict:
-        return {"triplets": self.triplets.cpu()}
+    def get_extra_state(self) -> dict:  # the mining statistics too: a mid-epoch resume logs the same line
+        return {"triplets": self.triplets.cpu(), "stats": dict(self._stats)}
 
     def set_extra_state(self, state: dict) -> None:
         self.triplets = torch.as_tensor(state["triplets"], dtype=torch.int64)
+        self._stats = dict(state.get("stats", {}))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         emb = retrieval_embedding(self.model(images))
