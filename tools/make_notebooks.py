@@ -1,4 +1,5 @@
-"""Generate notebooks/<table>.ipynb from one template: this file is the canonical source of the notebooks.
+"""Generate notebooks/<name>.ipynb from templates: this file is the canonical source of the notebooks (one
+template for the table notebooks, one per figure notebook).
 
 Run `python tools/make_notebooks.py` after editing; `--check` (run by the tests) fails if a committed notebook
 differs from what this script would write. Cell ids are deterministic and no outputs are stored.
@@ -61,11 +62,111 @@ def notebook(name: str) -> nbformat.NotebookNode:
     return nb
 
 
+# ---------------------------------------------------------------- figure notebooks (STUDY.md §3, last rows)
+
+FIGURES = {
+    "fig20_21_neighbours": dict(
+        intro="""# Figures 20-21: query images and their 4 nearest neighbours
+
+From the thesis *Self-supervised Metric Learning* (seed 004), Figures 20 (CUB200-2011) and 21 (CARS196): a
+ResNet18 trained from scratch, then 2 randomly drawn test images, each followed by its 4 nearest test images;
+the number above each image is its class. Here a green frame marks a neighbour of the query's class, red
+another class (the query has a black frame).
+
+The model is the one the scratch table row trains (`table2_cub_scratch`, `table4_cars_scratch`), with the same
+parameters and run folder, so a row a table notebook already trained is loaded, not trained again.
+
+- Another method: `papermill notebooks/fig20_21_neighbours.ipynb out.ipynb -p method stml`
+- Paper scale: `papermill notebooks/fig20_21_neighbours.ipynb out.ipynb -p data_root /data -p method spreading`
+
+With no `data_root` the notebook runs on the embedded **stand-in** (convnet4 on small synthetic datasets in the
+real layouts), labelled as such. Figures go to `results/figures/` (stand-in: `results/standin/figures/`) with a
+provenance JSON.""",
+        params='''method = "spreading"  # spreading, insclr, stml, isl, mom, supervised; pretrained: untrained network
+datasets = ["cub200", "cars196"]  # Figure 20: cub200, Figure 21: cars196 (sop also works)
+init = "scratch"  # "scratch" (Tables 2 and 4, the figures' setting) or "pretrained" (Tables 1 and 3)
+n_queries = 2  # rows: test images drawn with `seed`
+n_neighbours = 4
+data_root = None  # None: the embedded stand-in; else the folder holding CUB_200_2011/ and cars196/
+params_file = None  # a params file for the rows, e.g. "params/table2_cub_scratch/spreading.yaml"
+standin_size = "default"  # stand-in scale: "tiny" (tests) or "default" (minutes on a 2-core CPU)
+device = "auto"  # "auto", "cpu" or "cuda"
+seed = 0''',
+        call="from ssml_lib.experiments.neighbours import run_neighbours_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_neighbours_notebook(globals())"),
+    "positive_mining": dict(
+        intro="""# Positive mining over training
+
+For a few training images (anchors), the positives each method mines for them at several points of training,
+in the style of the ISL paper's appendix Figure 1: the anchor, then per training point its mined positives,
+framed green when they share the anchor's true class and red otherwise. Below, the precision of the mined
+positives (the `pos_precision` every method logs per epoch over the whole training set) for all methods on one
+plot, read from the runs' `log.jsonl` files.
+
+The methods keep only the current epoch's mining state, so each one is trained here (its table row's parameters,
+in `runs/<standin|real>/positive_mining/`) and after every epoch the positives of the anchors are read with the
+method's own rule and logged; what "mined" means for each method is printed with the figures. Labels are used
+for display and precision only, never for training.
+
+- Other methods or data: `papermill notebooks/positive_mining.ipynb out.ipynb -p table table4_cars_scratch`
+- Real data: add `-p data_root /data -p params_dir params/table2_cub_scratch`
+
+With no `data_root` the notebook runs on the embedded **stand-in**, labelled as such.""",
+        params='''methods = ["spreading", "insclr", "stml"]  # any of spreading, insclr, stml, isl, mom
+table = "table2_cub_scratch"  # whose training set, initialisation and backbone (STUDY.md §3)
+n_anchors = 3  # rows: training images drawn with `seed`
+n_points = 4  # training points shown (evenly spaced epochs, first and last included)
+n_show = 4  # positives shown per anchor and point
+params_dir = None  # a folder with <method>.yaml per method, e.g. "params/table2_cub_scratch"
+method_params = {}  # parameters for one method only, e.g. {"stml": {"epochs": 4}}
+data_root = None  # None: the embedded stand-in; else the folder holding the datasets' folders
+standin_size = "default"  # stand-in scale: "tiny" (tests) or "default" (minutes on a 2-core CPU)
+device = "auto"  # "auto", "cpu" or "cuda"
+seed = 0''',
+        call="from ssml_lib.experiments.positive_mining import run_positive_mining_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_positive_mining_notebook(globals())"),
+    "table10_cost": dict(
+        intro="""# Table 10: computational cost of the experiments
+
+The thesis's Table 10 (GPU hours or days on a four-GPU NVIDIA A100 system, per method, dataset and model
+initialisation) beside ours, built from the provenance record of every table row under `results/` (real data)
+and `results/standin/` (stand-in): cost = the row's wall time x its number of GPUs, in GPU hours; CPU runs are
+shown in CPU hours (wall time of one process) and labelled so. Run the table notebooks first; this one trains
+nothing.
+
+Stand-in rows are labelled and written apart from real ones (`results/standin/table10_cost.md` and
+`results/table10_cost.md`).""",
+        params='''include = ["standin", "real"]  # which result trees to read: results/standin/ and/or results/
+results_root = None  # None: ssml_lib.paths.results_dir() (results/, or $SSML_RESULTS)''',
+        call="from ssml_lib.experiments.cost import run_cost_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_cost_notebook(globals())"),
+}
+
+
+def figure_notebook(name: str) -> nbformat.NotebookNode:
+    spec = FIGURES[name]
+    cells = [
+        nbformat.v4.new_markdown_cell(spec["intro"]),
+        nbformat.v4.new_code_cell(spec["params"], metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(spec["call"]),
+        nbformat.v4.new_code_cell("show_figures(result)"),
+    ]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"{name.split('_')[0]}-{i}"
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    return nb
+
+
 def render(name: str) -> str:
-    return nbformat.writes(notebook(name)) + "\n"
+    return nbformat.writes(figure_notebook(name) if name in FIGURES else notebook(name)) + "\n"
 
 
-NOTEBOOKS = tuple(TABLES)
+NOTEBOOKS = tuple(TABLES) + tuple(FIGURES)
 
 
 def main() -> int:

@@ -203,7 +203,8 @@ def plot_cost(table: pd.DataFrame, *, title: Optional[str] = None) -> Figure:
     return fig
 
 
-def build_cost_table(results_root: str | Path | None = None, include: Sequence[str] = ("standin", "real")) -> FigureResult:
+def build_cost_table(results_root: str | Path | None = None,
+                     include: Sequence[str] = ("standin", "real")) -> FigureResult:
     """Read every row record, write ``table10_cost.{md,csv,json}`` (+ a PNG under figures/) per data tree that
     has records (``results/standin/`` for stand-in, ``results/`` for real), and return the tables."""
     start = time.time()

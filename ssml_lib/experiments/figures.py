@@ -87,7 +87,7 @@ def plot_neighbours(query_images: Sequence, neighbour_images: Sequence[Sequence]
         raise ConfigError(f"plot_neighbours needs one neighbour row per query and at least one query, got "
                           f"{len(query_images)} queries and {len(neighbour_images)} rows.")
     cols = 1 + max(len(row) for row in neighbour_images)
-    fig = Figure(figsize=(cell_inches * cols, cell_inches * 1.15 * len(query_images)))
+    fig = Figure(figsize=(cell_inches * cols, cell_inches * 1.2 * len(query_images) + (0.5 if title else 0)))
     axes = fig.subplots(len(query_images), cols, squeeze=False)
     for r, (q_img, q_lab, n_imgs, n_labs) in enumerate(zip(query_images, query_labels, neighbour_images,
                                                            neighbour_labels)):
@@ -101,11 +101,12 @@ def plot_neighbours(query_images: Sequence, neighbour_images: Sequence[Sequence]
                 _blank(axes[r, c])
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=1.2, w_pad=0.8)  # room for the frames, drawn outside the axes
     return fig
 
 
-def plot_mined_positives(anchor_images: Sequence, anchor_labels: Sequence, positive_images: Sequence[Sequence[Sequence]],
+def plot_mined_positives(anchor_images: Sequence, anchor_labels: Sequence,
+                         positive_images: Sequence[Sequence[Sequence]],
                          positive_labels: Sequence[Sequence[Sequence]], *, point_names: Sequence[str],
                          row_names: Optional[Sequence[str]] = None, n_show: int = 4,
                          title: Optional[str] = None, cell_inches: float = 1.1) -> Figure:

@@ -17,7 +17,7 @@ from typing import Any, Literal, Mapping, Optional
 import numpy as np
 import torch
 
-from ..config import Config, load_config, notebook_parameters, to_dict
+from ..config import Config, EvalConfig, load_config, notebook_parameters, to_dict
 from ..errors import ConfigError
 from ..io import atomic_write_text
 from ..models import l2_normalize
@@ -71,6 +71,9 @@ def trained_row_model(table: str, params_file: Any = None, overrides: Optional[M
     spec = get_table(table)
     resolved = resolve_params(table, params_file, overrides)
     run, mcfg = resolved["run"], resolved["model"]
+    if run.eval.ks == EvalConfig().ks and spec.ks != run.eval.ks:
+        # as run_table_row does before training: the table's K set is part of the run folder's key
+        run = resolved["run"] = dataclasses.replace(run, eval=dataclasses.replace(run.eval, ks=spec.ks))
     device = resolve_device(run.device)
     standin = run.data.data_root is None
     roots = {name: dataset_root(name, run.data.data_root, standin_size=run.data.standin_size,
