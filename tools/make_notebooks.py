@@ -21,9 +21,9 @@ PARAMETERS = '''\
 method = "{method}"  # the row: {rows}
 data_root = None  # None: the embedded stand-in; else the folder holding {folders}
 params_file = None  # e.g. "params/{table}/{example}.yaml" (or give it to papermill with -f)
-standin_size = "default"  # stand-in scale: "tiny" (tests) or "default" (minutes on a 2-core CPU)
-device = "auto"  # "auto", "cpu" or "cuda"
-seed = 0'''
+standin_size = None  # stand-in scale: "tiny" (tests) or "default" (minutes on a 2-core CPU); None: "default"
+device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
+seed = None  # None: the params file's, else 0'''
 
 FOLDERS = {"recall": {"cub200": "CUB_200_2011/", "cars196": "cars196/", "sop": "Stanford_Online_Products/"},
            "revisited": "gldv2/, roxford5k/, rparis6k/"}
