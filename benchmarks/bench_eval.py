@@ -1,4 +1,5 @@
-"""Time Recall@{1,10,100,1000} and NMI on an SOP-sized synthetic set for each kNN back end.
+"""Time Recall@{1,10,100,1000} and NMI on an SOP-sized synthetic set for each kNN back end (superseded by
+``python -m benchmarks.run --suite retrieval``, which also scales N and times the candidate pool).
 
 60,502 x 128 L2-normalised embeddings, 11,316 classes of about 5 items (seeded; each item is its class centre
 plus noise). Writes results/benchmarks/eval_cpu.json with provenance. Usage:

@@ -1,0 +1,85 @@
+"""Render results/benchmarks/README.md from the suite JSON files (one table per suite and device)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ssml_lib.io import atomic_write_text
+
+
+def _f(v, fmt="{:.3g}") -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return fmt.format(v)
+    return str(v)
+
+
+def _methods(rows) -> list[str]:
+    out = ["| case | backbone | batch (images) | px | dtype | method step ms | backbone step ms | images/s | "
+           "overhead | target | meets |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['case']} | {r['backbone']} | {r['batch_items']} ({r['images_per_step']}) | "
+                   f"{r['resolution']} | {r['dtype']} | {r['step_s'] * 1e3:.1f} | {r['backbone_step_s'] * 1e3:.1f} | "
+                   f"{r['images_per_s']:.1f} | {r['overhead']:.3f} | {_f(r['target'])} | "
+                   f"{'–' if r['meets_target'] is None else ('yes' if r['meets_target'] else '**no**')} |")
+    for r in rows:
+        if r.get("op_profile"):
+            out += ["", f"Where the time goes in `{r['case']}` (top ops by self time per step; method step, then "
+                        "backbone-only step):", "", "| op | method ms/step | share | | op (backbone) | ms/step |",
+                    "|---|---|---|---|---|---|"]
+            for a, b in zip(r["op_profile"][:8], r["backbone_op_profile"][:8]):
+                out.append(f"| {a['op']} | {a['self_ms_per_step']:.1f} | {a['share']:.0%} | | {b['op']} | "
+                           f"{b['self_ms_per_step']:.1f} |")
+    return out
+
+
+def _input(rows) -> list[str]:
+    out = ["| pipeline | images/s | GPU idle fraction |", "|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['pipeline']} | {_f(r.get('images_per_s'), '{:.1f}')} | "
+                   f"{_f(r.get('gpu_idle_fraction'), '{:.3f}')} |")
+    return out
+
+
+def _retrieval(rows) -> list[str]:
+    out = ["| task | N x dim | k | back end | seconds | peak MiB | note |", "|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["task"], r["backend"], r["n"])):
+        note = r.get("note", "")
+        if r["task"] == "recall_at_k":
+            note = note or "R@" + ", ".join(f"{k}={v:.4f}" for k, v in r["value"].items())
+        elif r["task"] == "nmi":
+            note = f"NMI={r['value']:.4f}, {r.get('clusters')} clusters"
+        out.append(f"| {r['task']} | {r['n']:,} x {r['dim']} | {r.get('k', '–')} | {r['backend']} | "
+                   f"{r['seconds']:.2f} | {_f(r.get('peak_mib'), '{:.0f}')} | {note} |")
+    return out
+
+
+_RENDER = {"methods": _methods, "input": _input, "retrieval": _retrieval}
+
+
+def render_readme(out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    lines = ["# Benchmarks", "", "Written by `python -m benchmarks.run` (see `benchmarks/run.py`); every figure's JSON "
+             "(with provenance) sits next to this file. Overhead = method step time / backbone-only step time "
+             "(forward + backward + optimiser) at the same batch and dtype; targets from STUDY.md §7.", ""]
+    for path in sorted(out_dir.glob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if rec.get("suite") not in _RENDER:
+            continue
+        prov = rec["provenance"]
+        dev, extra, params = prov["device"], prov.get("extra", {}), prov["params"]
+        lines += [f"## {rec['suite']} — {dev['summary']} (`{path.name}`)", "",
+                  f"{prov['timestamp_utc']}; torch {extra.get('torch')}, CUDA {extra.get('cuda')}; profile "
+                  f"`{params.get('profile')}`{' (quick)' if params.get('quick') else ''}"
+                  f"{' (TINY smoke sizes: not figures)' if params.get('tiny') else ''}; "
+                  f"{params.get('torch_threads')} torch threads. {extra.get('note', '')}", ""]
+        if rec["suite"] == "methods":
+            lines += [f"_{extra.get('profile_note', '')}_", ""]
+        lines += _RENDER[rec["suite"]](rec["rows"]) + [""]
+    path = out_dir / "README.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
