@@ -162,7 +162,8 @@ def plan_table(table: str, *, methods: Optional[Sequence[str]] = None, data_root
     plans = []
     for method in chosen:
         injected = {"method": method, **given, **common, **scoped.get(method, {})}
-        namespace = {**defaults, **injected}
+        # None in a parameters cell means "not given" (run_notebook_row drops it too)
+        namespace = {k: v for k, v in {**defaults, **injected}.items() if v is not None}
         params_file = namespace.get("params_file")
         if namespace.get("data_root") is not None and params_file is None:
             candidate = Path(params_dir) / table / f"{method}.yaml"
