@@ -5,8 +5,10 @@ ends return the same indices, ties included. How: a back end proposes ``k + extr
 scores; candidates whose float32 scores lie within the rounding-error bound of a neighbour's are re-scored with
 one canonical float64 formula (elementwise products summed in a fixed pairwise tree, so the bits do not depend
 on the back end, the chunking or the device); the rest keep their float32 score, whose order is then provably
-right. A row whose k-th neighbour is not clear of the candidate boundary by that bound is redone exactly
-against every reference item. Inputs are cast to float32 first; "exact" means exact for those float32 values.
+right. Flagged candidates are first re-scored by a float64 matmul; only those still within the (far tighter)
+float64 bound of a neighbour, or whose float32 rounding it leaves open, get the canonical formula. A row whose
+k-th neighbour is not clear of the candidate boundary by that bound is redone exactly against every reference
+item. Inputs are cast to float32 first; "exact" means exact for those float32 values.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from ._inputs import EvalInputError, as_embeddings
 _METRICS = ("ip", "l2sq")
 _BACKENDS = ("auto", "faiss", "torch")
 _default_backend = "auto"
+_FLOAT64_PRESCREEN = True  # False: canonical keys for every flagged pair (the slower reference path, for A/B tests)
 
 
 def faiss_available() -> bool:
@@ -201,8 +204,9 @@ def _rerank(q, r, approx, cand, boundary, kk, err, metric, max_bytes, complete, 
     fr, fc = flag_sorted.nonzero(as_tuple=True)  # row-major: each chain's places are contiguous, in order
     if fr.numel():
         f_idx = idx[fr, fc]
-        f_key = _canonical_keys(q, fr, r, f_idx, metric, max_bytes)
         group = fr * (chain.shape[1] + 1) + chain[fr, fc]  # ascending along the list
+        f_key = (_settled_keys(q, fr, r, f_idx, group, metric, max_bytes) if _FLOAT64_PRESCREEN
+                 else _canonical_keys(q, fr, r, f_idx, metric, max_bytes))
         o = f_idx.argsort(stable=True)  # lexicographic (group, exact key, index) by stable passes
         o = o[f_key[o].argsort(stable=True)]
         o = o[group[o].argsort(stable=True)]
@@ -215,6 +219,75 @@ def _rerank(q, r, approx, cand, boundary, kk, err, metric, max_bytes, complete, 
     else:
         ok = top_key[:, -1] + 3 * err < boundary
     return top_key, top_idx, ok
+
+
+def _float32_below(x: torch.Tensor) -> torch.Tensor:
+    """The largest float32 <= x (x float64), elementwise."""
+    f = x.float()
+    return torch.where(f.double() > x, torch.nextafter(f, torch.full_like(f, -float("inf"))), f)
+
+
+def _float32_above(x: torch.Tensor) -> torch.Tensor:
+    """The smallest float32 >= x (x float64), elementwise."""
+    f = x.float()
+    return torch.where(f.double() < x, torch.nextafter(f, torch.full_like(f, float("inf"))), f)
+
+
+def _settled_keys(q, q_rows, r, r_rows, group, metric, max_bytes) -> torch.Tensor:
+    """Keys for flagged pairs that order them, within each group, exactly as canonical keys would, and round to
+    the same float32: float64 matmul keys first; canonical keys only for pairs still within the float64 bound
+    of a neighbour in their group, or whose float32 rounding the bound leaves open."""
+    k64 = _float64_keys(q, q_rows, r, r_rows, metric, max_bytes)
+    d = q.shape[1]
+    gamma = (d + 4) * 2.0**-53 / (1 - (d + 4) * 2.0**-53)
+    qn = q.double().norm(dim=1)[q_rows]
+    rn = r.double().norm(dim=1)[r_rows]
+    # bound on |float64 key - exact| for both formulas; 4x spare for the canonical tree and the l2 expansion
+    e = 4 * gamma * (qn * rn if metric == "ip" else (qn + rn) ** 2)
+    o = r_rows.argsort(stable=True)
+    o = o[k64[o].argsort(stable=True)]
+    o = o[group[o].argsort(stable=True)]
+    g, k, eo = group[o], k64[o], e[o]
+    close = (g[1:] == g[:-1]) & (k[1:] - k[:-1] <= 2 * (eo[1:] + eo[:-1]))
+    need = (k - eo).float() != (k + eo).float()  # float32 value not settled by the bound
+    need[1:] |= close
+    need[:-1] |= close
+    pick = o[need]
+    if pick.numel():
+        k64[pick] = _canonical_keys(q, q_rows[pick], r, r_rows[pick], metric, max_bytes)
+    return k64
+
+
+def _float64_keys(q, q_rows, r, r_rows, metric, max_bytes) -> torch.Tensor:
+    """float64 keys (any summation order) for the pairs: one dense float64 matmul over the rows involved when
+    the pairs cover a good share of it, else per-pair dot products."""
+    rows, q_pos = q_rows.unique(return_inverse=True)
+    n_ref, d = r.shape
+    out = torch.empty(q_rows.numel(), dtype=torch.float64, device=q.device)
+    if rows.numel() * n_ref <= 32 * q_rows.numel():
+        qd = q[rows].double()
+        step = max(1, int(max_bytes // (8 * (d + rows.numel()))))
+        for s in range(0, n_ref, step):
+            sel = ((r_rows >= s) & (r_rows < s + step)).nonzero().flatten()
+            if not sel.numel():
+                continue
+            rd = r[s:s + step].double()
+            prod = qd @ rd.T
+            if metric == "l2sq":
+                prod = prod.mul_(-2).add_((rd * rd).sum(dim=1)[None, :]).add_((qd * qd).sum(dim=1, keepdim=True))
+            else:
+                prod = prod.neg_()
+            out[sel] = prod[q_pos[sel], r_rows[sel] - s]
+        return out
+    step = max(1, int(max_bytes // (d * 8 * 3)))
+    for s in range(0, q_rows.numel(), step):
+        t = q[q_rows[s:s + step]].double()
+        b = r[r_rows[s:s + step]].double()
+        if metric == "ip":
+            out[s:s + step] = -(t.unsqueeze(1) @ b.unsqueeze(2)).flatten()
+        else:
+            out[s:s + step] = (t.sub_(b).square_()).sum(dim=1)
+    return out
 
 
 def _canonical_keys(q, q_rows, r, r_rows, metric, max_bytes) -> torch.Tensor:
