@@ -40,13 +40,7 @@ def neighbour_labels(emb: Any, labels: Any, k: int, ref_emb: Any = None, ref_lab
     if self_exclusion not in _SELF_EXCLUSION:
         raise EvalInputError(f"unknown self_exclusion {self_exclusion!r}; use 'index' (recommended) or "
                              "'drop_first' (compatibility with repositories that drop the first neighbour).")
-    q = as_embeddings(emb, "emb")
-    y = as_labels(labels, q.shape[0], "labels")
-    if (ref_emb is None) != (ref_labels is None):
-        raise EvalInputError("pass both ref_emb and ref_labels, or neither (then the queries are the references).")
-    same_source = ref_emb is None
-    r = q if same_source else as_embeddings(ref_emb, "ref_emb")
-    ry = y if same_source else as_labels(ref_labels, r.shape[0], "ref_labels")
+    q, y, r, ry, same_source = _queries_and_references(emb, labels, ref_emb, ref_labels)
     if metric == "cosine":
         q = torch.nn.functional.normalize(q, dim=1)
         r = q if same_source else torch.nn.functional.normalize(r, dim=1)
@@ -60,6 +54,18 @@ def neighbour_labels(emb: Any, labels: Any, k: int, ref_emb: Any = None, ref_lab
     else:
         idx = knn(q, ref, k, exclude_self=same_source, exact_cuts=exact_cuts, **kwargs)[1]
     return y, ry.to(idx.device)[idx]
+
+
+def _queries_and_references(emb: Any, labels: Any, ref_emb: Any, ref_labels: Any):
+    """(queries, their labels, references, their labels, whether the queries are the references)."""
+    q = as_embeddings(emb, "emb")
+    y = as_labels(labels, q.shape[0], "labels")
+    if (ref_emb is None) != (ref_labels is None):
+        raise EvalInputError("pass both ref_emb and ref_labels, or neither (then the queries are the references).")
+    same_source = ref_emb is None
+    r = q if same_source else as_embeddings(ref_emb, "ref_emb")
+    ry = y if same_source else as_labels(ref_labels, r.shape[0], "ref_labels")
+    return q, y, r, ry, same_source
 
 
 def recall_at_k(emb: Any, labels: Any, ks: int | Iterable[int], ref_emb: Any = None, ref_labels: Any = None, *,
@@ -101,13 +107,7 @@ def best_match_rank(emb: Any, labels: Any, ref_emb: Any = None, ref_labels: Any 
     (the knn order, self excluded by index when the queries are the references). Float32 scores decide every
     pair clear of the rounding-error bound; the rest get knn's canonical float64 keys, so ties fall identically.
     """
-    q = as_embeddings(emb, "emb")
-    y = as_labels(labels, q.shape[0], "labels")
-    if (ref_emb is None) != (ref_labels is None):
-        raise EvalInputError("pass both ref_emb and ref_labels, or neither (then the queries are the references).")
-    same_source = ref_emb is None
-    r = q if same_source else as_embeddings(ref_emb, "ref_emb")
-    ry = y if same_source else as_labels(ref_labels, r.shape[0], "ref_labels")
+    q, y, r, ry, same_source = _queries_and_references(emb, labels, ref_emb, ref_labels)
     if r.shape[1] != q.shape[1]:
         raise EvalInputError(f"emb has {q.shape[1]} dims but ref_emb has {r.shape[1]}; embed both with one model.")
     if r.device != q.device:

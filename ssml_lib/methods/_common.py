@@ -44,6 +44,22 @@ class EmbedOutputMixin:
         return retrieval_embedding(out)
 
 
+class NormalizedEmbedMixin(EmbedOutputMixin):
+    """``forward`` = the retrieval embedding, L2-normalised unless the model already normalises it
+    (``self.normalize``, set by the method); ``embed_batch`` with output 'f' goes through ``forward``."""
+
+    normalize: bool = True
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        emb = retrieval_embedding(self.model(images))
+        return l2_normalize(emb) if self.normalize else emb
+
+    def embed_batch(self, batch: Any) -> torch.Tensor:
+        if self._embed_output == "f":
+            return self(batch[0] if isinstance(batch, (list, tuple)) else batch)
+        return super().embed_batch(batch)
+
+
 def gather_views(x: torch.Tensor, views: int = 1, *, grad: bool = True) -> torch.Tensor:
     """Under DDP, the global batch's rows in single-process order: ``x`` holds this rank's rows as ``views``
     stacked blocks [view 1; view 2; ...], and so does the result, over every rank's items (rank order).

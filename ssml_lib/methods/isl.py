@@ -36,8 +36,7 @@ from ..losses import isl_affinity_loss
 from ..mining import (AffinitySets, FeatureMemory, ProxyDiscriminator, ProxyGenerator, discriminator_objective,
                       enlarge_positive_sets, gan_should_stop, generator_objective, mining_should_stop,
                       sample_triplets)
-from ..models import l2_normalize
-from ._common import EmbedOutputMixin, labels_tensor, retrieval_embedding
+from ._common import NormalizedEmbedMixin, labels_tensor
 from .base import Method
 from .views import Transformed
 
@@ -90,7 +89,7 @@ def isl_plan(cfg: ISLConfig) -> list[tuple[str, int]]:
     return plan
 
 
-class ISL(EmbedOutputMixin, Method):
+class ISL(NormalizedEmbedMixin, Method):
     name: ClassVar[str] = "isl"
     Config: ClassVar[type] = ISLConfig
     train_defaults: ClassVar[dict] = dict(optimizer="sgd", lr=0.03, momentum=0.9, weight_decay=5e-4, epochs=200,
@@ -121,15 +120,6 @@ class ISL(EmbedOutputMixin, Method):
     def kind_round(self) -> tuple[str, int]:
         info = getattr(self, "stage_info", None)
         return isl_plan(self.cfg)[info.index if info is not None else 0]
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        emb = retrieval_embedding(self.model(images))
-        return l2_normalize(emb) if self.normalize else emb
-
-    def embed_batch(self, batch: Any) -> torch.Tensor:
-        if self._embed_output == "f":
-            return self(batch[0] if isinstance(batch, (list, tuple)) else batch)
-        return super().embed_batch(batch)
 
     def param_groups(self, cfg) -> list[dict]:
         if self.kind_round[0] == "gan":

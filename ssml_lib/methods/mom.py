@@ -28,7 +28,7 @@ from ..errors import ConfigError
 from ..losses import mom_triplet_loss
 from ..mining import mom_pools, select_anchors, manifold_graph
 from ..models import l2_normalize
-from ._common import EmbedOutputMixin, labels_tensor, retrieval_embedding
+from ._common import NormalizedEmbedMixin, labels_tensor
 from .base import Method
 from .views import Transformed
 
@@ -71,7 +71,7 @@ def draw_from_pools(members: torch.Tensor, mask: torch.Tensor, draws: int, gen: 
     return members.cpu().gather(1, pick), mask.any(1).cpu()
 
 
-class MOM(EmbedOutputMixin, Method):
+class MOM(NormalizedEmbedMixin, Method):
     name: ClassVar[str] = "mom"
     Config: ClassVar[type] = MOMConfig
     train_defaults: ClassVar[dict] = dict(optimizer="adam", lr=1e-4, weight_decay=1e-4, epochs=30, batch_size=96,
@@ -91,15 +91,6 @@ class MOM(EmbedOutputMixin, Method):
     def set_extra_state(self, state: dict) -> None:
         self.triplets = torch.as_tensor(state["triplets"], dtype=torch.int64)
         self._stats = dict(state.get("stats", {}))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        emb = retrieval_embedding(self.model(images))
-        return l2_normalize(emb) if self.normalize else emb
-
-    def embed_batch(self, batch: Any) -> torch.Tensor:
-        if self._embed_output == "f":
-            return self(batch[0] if isinstance(batch, (list, tuple)) else batch)
-        return super().embed_batch(batch)
 
     def on_fit_start(self, ctx) -> None:
         n, cfg = len(ctx.train_set), self.cfg
