@@ -181,3 +181,17 @@ def test_parse_selection_mode():
                                                            "min_similarity": 0.6, "top_k": 5}
     with pytest.raises(ConfigError):
         parse_selection_mode("b+i_tr4_mean0.6_k5")
+
+
+def test_last_occurrence_matches_pairwise_reference_and_scales():
+    from ssml_lib.mining._common import last_occurrence
+
+    g = torch.Generator().manual_seed(3)
+    for n, hi in ((0, 1), (1, 1), (7, 3), (200, 20), (1000, 1000)):
+        index = torch.randint(0, hi, (n,), generator=g)
+        pos = torch.arange(n)
+        ref = torch.where(index[:, None] == index[None, :], pos[None, :], -1).amax(dim=1) if n else pos
+        assert torch.equal(last_occurrence(index), ref)
+    big = torch.arange(300_000) % 1000  # the B x B compare needed 90e9 bytes here; the sort needs O(n)
+    out = last_occurrence(big)
+    assert torch.equal(out[:1000], torch.arange(299_000, 300_000))

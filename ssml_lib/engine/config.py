@@ -50,6 +50,7 @@ class TrainConfig(Config):
     grad_clip: Optional[float] = None  # max total gradient norm; the norm is logged whenever this is set
     amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast on CUDA; ignored on CPU
     channels_last: bool = True  # CUDA only
+    compile: bool = False  # torch.compile the method's compiled_modules() in place (CUDA only; see benchmarks)
     num_workers: int = 0
     shuffle: bool = True
     drop_last: bool = True

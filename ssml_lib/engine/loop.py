@@ -92,6 +92,7 @@ class _Trainer:
         self._to_device()
         method.on_fit_start(self.ctx)
         self._to_device()  # state allocated by on_fit_start
+        self._compile()
         self.optimizer, opt_desc = build_optimizer(method.param_groups(cfg), cfg)
         self.ctx.optimizer, self.schedule = self.optimizer, LrSchedule(cfg)
         resumed_from = self._restore() if resuming else None
@@ -113,6 +114,15 @@ class _Trainer:
         self.method.to(self.device)
         if self.device.type == "cuda" and self.cfg.channels_last:
             self.method.to(memory_format=torch.channels_last)
+
+    def _compile(self) -> None:
+        if not self.cfg.compile:
+            return
+        if self.device.type != "cuda":
+            self.ctx.log("note: compile=True is for CUDA; this run on the CPU stays eager")
+            return
+        for module in self.method.compiled_modules():
+            module.compile()  # in place: parameters and state_dict keys are unchanged
 
     def _restore(self) -> int:
         ckpt = load_checkpoint(self.ckpt_path)

@@ -56,6 +56,12 @@ class Method(nn.Module):
 
     # ------------------------------------------------------------------ hooks (all optional)
 
+    def compiled_modules(self) -> list[nn.Module]:
+        """The modules ``TrainConfig.compile`` compiles in place (``nn.Module.compile``: state_dict keys, EMA
+        pairing and checkpoints are unchanged): the model, plus e.g. STML's teacher."""
+        model = getattr(self, "model", None)
+        return [model] if isinstance(model, nn.Module) else []
+
     def on_fit_start(self, ctx: "FitContext") -> None:
         """Allocate state whose shape depends on the data (memory banks sized by ``len(ctx.train_set)``)."""
 

@@ -126,6 +126,9 @@ class STML(EmbedOutputMixin, Method):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)[1]
 
+    def compiled_modules(self) -> list[nn.Module]:
+        return [self.model, self.teacher]
+
     def param_groups(self, cfg) -> list[dict]:
         named = [(f"model.{n}", p, n.startswith(("head.", "second_head."))) for n, p in self.model.named_parameters()]
         heads = [(n, p) for n, p, is_head in named if is_head]

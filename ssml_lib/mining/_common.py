@@ -81,11 +81,22 @@ def all_gather_cat(x: torch.Tensor) -> torch.Tensor:
 
 
 def last_occurrence(index: torch.Tensor) -> torch.Tensor:
-    """For each position p, the last position q with index[q] == index[p] (B x B compare, no sync).
+    """For each position p, the last position q with index[q] == index[p] (a stable sort; O(n log n) time and
+    O(n) memory, so a whole bank can be written at once; no host sync).
 
     Writing ``bank[index] = values[last_occurrence(index)]`` makes duplicate writes agree, so the result is
     deterministic ("last write wins") whatever order the device applies them in.
     """
-    pos = torch.arange(index.numel(), device=index.device)
-    same = index[:, None] == index[None, :]
-    return torch.where(same, pos[None, :], -1).amax(dim=1)
+    index = index.reshape(-1)
+    n = index.numel()
+    pos = torch.arange(n, device=index.device)
+    if n == 0:
+        return pos
+    keys, order = torch.sort(index, stable=True)  # equal keys keep their order: a group's last is its latest
+    start = torch.ones(n, dtype=torch.bool, device=index.device)
+    start[1:] = keys[1:] != keys[:-1]
+    group = start.long().cumsum(0) - 1
+    group_end = torch.zeros_like(pos).scatter_reduce_(0, group, pos, "amax", include_self=False)
+    out = torch.empty_like(pos)
+    out[order] = order[group_end[group]]
+    return out
