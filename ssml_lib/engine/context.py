@@ -9,6 +9,7 @@ from typing import Any, Optional
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from ..data.device_decode import device_collate
 from .config import TrainConfig
 from .device import autocast, to_device
 from .distributed import all_gather_tensor
@@ -57,7 +58,8 @@ class FitContext:
         indices = list(range(start, stop)) + [n - 1] * (per - (stop - start))  # equal shards for all_gather
         loader = DataLoader(Subset(dataset, indices), batch_size=batch_size or max(1, self.cfg.batch_size // self.world_size),
                             shuffle=False, num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda",
-                            generator=torch.Generator())  # leaves the global RNG untouched
+                            generator=torch.Generator(),  # leaves the global RNG untouched
+                            collate_fn=device_collate)  # default_collate, but deferred views (decode='gpu') too
         was_training = self.method.training
         self.method.eval()
         try:

@@ -7,6 +7,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from ..data.device_decode import DeviceBatch
 from ..errors import ConfigError
 from .config import TrainConfig
 
@@ -17,7 +18,10 @@ def autocast(device: torch.device, amp_dtype: Optional[torch.dtype]):
 
 def to_device(obj: Any, device: torch.device, channels_last: bool = False) -> Any:
     """Tensors in (nested) tuples, lists and dicts moved to ``device``; 4-D float tensors made channels_last on
-    CUDA when asked (convolutions then avoid layout conversions)."""
+    CUDA when asked (convolutions then avoid layout conversions). A DeviceBatch (decode='gpu') is decoded and
+    augmented on ``device`` into its float tensor."""
+    if isinstance(obj, DeviceBatch):
+        return obj.materialize(device, channels_last and device.type == "cuda")
     if isinstance(obj, torch.Tensor):
         obj = obj.to(device, non_blocking=True)
         if channels_last and device.type == "cuda" and obj.dim() == 4 and obj.is_floating_point():

@@ -11,6 +11,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..config import to_dict
+from ..data.device_decode import EncodedFiles, deferred_transform, device_collate
 from ..errors import ConfigError, NonFiniteLossError
 from ..methods.base import Method
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -85,6 +86,7 @@ class _Trainer:
     def run(self, resume: bool) -> FitResult:
         cfg, method = self.cfg, self.method
         resuming = resume and self.ckpt_path.exists()
+        saved_transforms = self._defer_decoding()  # may refuse the data or method: before anything is written
         if self.info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         if not resuming:
@@ -106,9 +108,28 @@ class _Trainer:
         while self.epoch < cfg.epochs and not self._step_limit_reached() and not self.stopped:
             self._run_epoch()
         self._finish_provenance()
+        for attr, tf in saved_transforms.items():  # the method keeps the caller's transforms after fit
+            setattr(method, attr, tf)
         return FitResult(history=list(self.history), out_dir=self.out_dir, checkpoint=self.ckpt_path,
                          global_step=self.global_step, resumed_from_step=resumed_from,
                          completed=self.epoch >= cfg.epochs or self._step_limit_reached() or self.stopped)
+
+    def _defer_decoding(self) -> dict:
+        """decode='gpu': the training set yields file bytes and the method's transforms become deferred ones
+        (ssml_lib.data.device_decode); returns the replaced transforms by attribute name."""
+        if self.cfg.decode != "gpu":
+            return {}
+        if self.method.collate_fn is not None:
+            raise ConfigError(f"decode='gpu' collates deferred views itself, but {type(self.method).__name__} has its "
+                              "own collate_fn. Fix: use TrainConfig(decode='cpu') for this method.")
+        train_set = EncodedFiles(self.train_set)
+        saved = {attr: getattr(self.method, attr) for attr in ("train_transform", "test_transform")
+                 if getattr(self.method, attr, None) is not None}
+        deferred = {attr: deferred_transform(tf) for attr, tf in saved.items()}  # all refusals before any change
+        self.ctx.train_set = train_set
+        for attr, tf in deferred.items():
+            setattr(self.method, attr, tf)
+        return saved
 
     def _to_device(self) -> None:
         self.method.to(self.device)
@@ -194,8 +215,9 @@ class _Trainer:
         dataset = SeededItems(dataset, cfg.seed, self.epoch)
         # a private generator: creating the loader must not draw from the global RNG (resume would shift it)
         gen = torch.Generator().manual_seed(derive_seed(cfg.seed, self.epoch, self.step_in_epoch, self.info.rank))
+        collate = device_collate if cfg.decode == "gpu" else self.method.collate_fn
         loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, generator=gen,
-                            collate_fn=self.method.collate_fn, pin_memory=self.device.type == "cuda")
+                            collate_fn=collate, pin_memory=self.device.type == "cuda")
         bar = progress_bar(table.shape[0], self.step_in_epoch, f"epoch {self.epoch}", self.info.is_main)
         t0 = time.perf_counter()
         for batch in loader:
