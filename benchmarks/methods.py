@@ -41,6 +41,10 @@ _PAPER = {
              {}),
     "insclr_base": ("insclr", 0, dict(backbone="resnet101", pooling="gem", head="norm_linear_norm",
                                       embedding_size=2048), 256, 1, 200_000, {"memory_dtype": "float16"}),
+    # the official base stage: no in-batch selection, so no no-augmentation forward (thesis T_h1 = 0.95 needs it)
+    "insclr_base_official": ("insclr", 0, dict(backbone="resnet101", pooling="gem", head="norm_linear_norm",
+                                               embedding_size=2048), 256, 1, 200_000,
+                             {"memory_dtype": "float16", "base_selection_threshold": None}),
     "insclr_impr": ("insclr", 3, dict(backbone="resnet101", pooling="gem", head="norm_linear_norm",
                                       embedding_size=2048), 256, 1, 200_000, {"memory_dtype": "float16"}),
     "isl_round0": ("isl", 0, dict(backbone="resnet18", pooling="avg", head="linear", embedding_size=128), 128, 1,
@@ -60,10 +64,17 @@ PROFILES: dict[str, dict] = {
         "isl_round0": ("isl", 0, dict(_PAPER["isl_round0"][2]), 32, 1, 4096, {}),
         "isl_round1": ("isl", 2, dict(_PAPER["isl_round1"][2]), 32, 1, 4096, {}),
     }},
-    # smoke tests only: a 4-layer convnet at 32 px
+    # smoke tests only (and the CUDA tests' step checks): a 4-layer convnet at 32 px
     "tiny": {"px": 32, "cases": {
         "spreading": ("spreading", 0, dict(_PAPER["spreading"][2], backbone="convnet4"), 4, 2, 0, {}),
+        "stml": ("stml", 0, dict(_PAPER["stml"][2], backbone="convnet4", embedding_size=64), 10, 2, 0,
+                 {"g_embedding_size": 64}),
+        "insclr_base": ("insclr", 0, dict(_PAPER["insclr_base"][2], backbone="convnet4", embedding_size=64), 8, 1,
+                        256, {"pool_size": 16, "memory_dtype": "float16"}),
+        "insclr_impr": ("insclr", 3, dict(_PAPER["insclr_impr"][2], backbone="convnet4", embedding_size=64), 8, 1,
+                        256, {"pool_size": 16, "memory_dtype": "float16"}),
         "isl_round0": ("isl", 0, dict(_PAPER["isl_round0"][2], backbone="convnet4"), 4, 1, 256, {}),
+        "isl_round1": ("isl", 2, dict(_PAPER["isl_round1"][2], backbone="convnet4"), 4, 1, 256, {}),
     }},
 }
 
@@ -125,7 +136,7 @@ def _setup(case: tuple, px: int, device: torch.device, out_dir: Path):
     return method, ctx, optimizer, tcfg, n
 
 
-def _batch(name: str, batch: int, px: int, n: int, device: torch.device, k: int):
+def _batch(name: str, batch: int, px: int, n: int, device: torch.device, k: int, plain: bool = True):
     def img(b):
         x = torch.randn(b, 3, px, px, device=device)
         return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
@@ -138,8 +149,15 @@ def _batch(name: str, batch: int, px: int, n: int, device: torch.device, k: int)
         anchors = torch.randperm(n, device=device)[: batch // (1 + k)]
         idx = torch.cat([anchors[:, None], (anchors[:, None] + torch.arange(1, k + 1, device=device)) % n], 1)
         idx = idx.reshape(-1)
+        if not plain:  # no selection: the augmented view only
+            return (img(idx.numel()), idx % 100, idx), idx.numel()
         return (img(idx.numel()), img(idx.numel()), idx % 100, idx), idx.numel()
     return (img(batch), labels, idx), batch
+
+
+def _uses_plain_view(method) -> bool:
+    """InsCLR feeds a no-augmentation view too when its stage selects positives in the batch."""
+    return type(getattr(method, "_data", None)).__name__ == "_AugAndPlain"
 
 
 def _method_step(method, ctx, opt, batch, device):
@@ -177,6 +195,46 @@ def _timed(fn, steps: int, device) -> float:
     return (time.perf_counter() - t0) / steps
 
 
+def bf16_vs_float32(case_name: str, device: torch.device, profile: str = "tiny") -> tuple[dict, dict]:
+    """The scalar outputs of one training step's forward (loss and its parts) in float32 and under bf16
+    autocast, each from a fresh set-up with the same seed (a step writes banks, so the two must not share
+    state). TF32 is off for the float32 side. Works on a CPU too (CPU bf16 autocast)."""
+    spec = PROFILES[profile]
+    out = []
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    for amp in (None, torch.bfloat16):
+        case = spec["cases"][case_name]
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            method, ctx, _opt, _tcfg, n = _setup(case, spec["px"], device, Path(tmp))
+            k = getattr(method.cfg, "num_neighbors", 1)
+            batch, _ = _batch(case[0], case[3], spec["px"], n, device, k, plain=_uses_plain_view(method))
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+            try:
+                with torch.no_grad(), autocast(device, amp):
+                    res = method.training_step(batch)
+            finally:
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+            out.append({key: float(v) for key, v in res.items() if torch.is_tensor(v) and v.dim() == 0})
+    return out[0], out[1]
+
+
+def count_syncs(fn, device: torch.device) -> list[str]:
+    """Host-device synchronisations during one call of ``fn`` (CUDA's sync debug mode; [] on a CPU), each as
+    'file:line' of the Python frame that caused it."""
+    if device.type != "cuda":
+        return []
+    sync(device)
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fn()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return [f"{w.filename}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+
+
 def _profile(fn, device, steps: int = 2, top: int = 10) -> list[dict]:
     """Top operators by self time over a few steps (CUDA time on GPUs)."""
     acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda"
@@ -185,7 +243,10 @@ def _profile(fn, device, steps: int = 2, top: int = 10) -> list[dict]:
         for _ in range(steps):
             fn()
         sync(device)
-    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    key = "self_cpu_time_total"
+    if device.type == "cuda":  # renamed across torch versions
+        key = "self_device_time_total" if hasattr(prof.key_averages()[0], "self_device_time_total") \
+            else "self_cuda_time_total"
     events = sorted(prof.key_averages(), key=lambda e: getattr(e, key, 0) or 0, reverse=True)[:top]
     total = sum(getattr(e, key, 0) or 0 for e in prof.key_averages()) or 1
     return [{"op": e.key, "self_ms_per_step": (getattr(e, key, 0) or 0) / 1000 / steps,
@@ -193,8 +254,11 @@ def _profile(fn, device, steps: int = 2, top: int = 10) -> list[dict]:
 
 
 def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[str] | None = None,
-                tiny: bool = False, log=print) -> list[dict]:
-    """One row per case: step times, images/s and the overhead ratio; an op profile where over target."""
+                tiny: bool = False, compile: bool = False, log=print) -> list[dict]:
+    """One row per case: step times, images/s and the overhead ratio; an op profile where over target; the
+    host-device synchronisations of one method step (CUDA). ``compile``: ``torch.compile`` the method's
+    ``compiled_modules()`` in place first (as ``TrainConfig.compile``); the warm-up then includes compilation,
+    and its time is reported."""
     spec = PROFILES["tiny" if tiny else profile]
     warm, blocks, per_block = (1, 3, 1) if quick else ((3, 5, 2) if device.type == "cpu" else (10, 7, 10))
     rows = []
@@ -206,13 +270,19 @@ def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[
             warnings.simplefilter("ignore")  # adamp absent -> AdamW, stand-in counts
             method, ctx, opt, tcfg, n = _setup(case, spec["px"], device, Path(tmp))
             k = getattr(method.cfg, "num_neighbors", 1)
-            b, images = _batch(name, batch, spec["px"], n, device, k)
+            b, images = _batch(name, batch, spec["px"], n, device, k, plain=_uses_plain_view(method))
             base_opt, _ = build_optimizer([{"name": "all", "params": list(method.model.named_parameters())}], tcfg)
             student = _student_images(name, b)
             m_fn = lambda: _method_step(method, ctx, opt, b, device)  # noqa: E731
             b_fn = lambda: _baseline_step(method.model, base_opt, student, device, ctx.amp_dtype)  # noqa: E731
-            _timed(m_fn, warm, device)
-            _timed(b_fn, warm, device)
+            if compile:
+                for module in method.compiled_modules():
+                    module.compile()
+            t_warm = time.perf_counter()
+            _timed(m_fn, max(warm, 3 if compile else 1), device)
+            _timed(b_fn, max(warm, 3 if compile else 1), device)
+            t_warm = time.perf_counter() - t_warm
+            syncs = count_syncs(m_fn, device)
             m_times, b_times = [], []
             for _ in range(blocks):  # alternate blocks: drift on a shared machine hits both alike
                 b_times.append(_timed(b_fn, per_block, device))
@@ -225,13 +295,15 @@ def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[
                    "channels_last": device.type == "cuda", "step_s": tm, "backbone_step_s": tb,
                    "images_per_s": images / tm, "backbone_images_per_s": images / tb, "overhead": tm / tb,
                    "target": TARGETS.get(name), "profile": profile, "blocks": blocks, "steps_per_block": per_block,
-                   "step_s_all": m_times, "backbone_step_s_all": b_times}
+                   "step_s_all": m_times, "backbone_step_s_all": b_times, "compiled": compile,
+                   "warmup_s": t_warm, "host_syncs_per_step": len(syncs), "host_sync_sites": sorted(set(syncs))}
             row["meets_target"] = None if row["target"] is None else row["overhead"] <= row["target"]
             if row["meets_target"] is False:
                 row["op_profile"] = _profile(m_fn, device, steps=1 if quick else 2)
                 row["backbone_op_profile"] = _profile(b_fn, device, steps=1 if quick else 2)
             log(f"  {case_name:12s} {row['step_s'] * 1e3:8.1f} ms/step vs backbone {tb * 1e3:8.1f} ms  "
-                f"overhead {row['overhead']:.3f} (target {row['target']})  {row['images_per_s']:.1f} img/s")
+                f"overhead {row['overhead']:.3f} (target {row['target']})  {row['images_per_s']:.1f} img/s"
+                f"{'  compiled' if compile else ''}  syncs/step {len(syncs)} {sorted(set(syncs))[:3]}")
             rows.append(row)
             del method, opt, base_opt, b, student
             if device.type == "cuda":
@@ -239,4 +311,4 @@ def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[
     return rows
 
 
-__all__ = ["PROFILES", "TARGETS", "run_methods"]
+__all__ = ["PROFILES", "TARGETS", "bf16_vs_float32", "count_syncs", "run_methods"]

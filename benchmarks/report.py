@@ -17,12 +17,13 @@ def _f(v, fmt="{:.3g}") -> str:
 
 def _methods(rows) -> list[str]:
     out = ["| case | backbone | batch (images) | px | dtype | method step ms | backbone step ms | images/s | "
-           "overhead | target | meets |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "overhead | target | meets | compiled | host syncs/step |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['case']} | {r['backbone']} | {r['batch_items']} ({r['images_per_step']}) | "
                    f"{r['resolution']} | {r['dtype']} | {r['step_s'] * 1e3:.1f} | {r['backbone_step_s'] * 1e3:.1f} | "
                    f"{r['images_per_s']:.1f} | {r['overhead']:.3f} | {_f(r['target'])} | "
-                   f"{'–' if r['meets_target'] is None else ('yes' if r['meets_target'] else '**no**')} |")
+                   f"{'–' if r['meets_target'] is None else ('yes' if r['meets_target'] else '**no**')} | "
+                   f"{'yes' if r.get('compiled') else 'no'} | {_f(r.get('host_syncs_per_step'))} |")
     for r in rows:
         if r.get("op_profile"):
             out += ["", f"Where the time goes in `{r['case']}` (top ops by self time per step; method step, then "

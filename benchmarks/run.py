@@ -1,7 +1,7 @@
 """The one benchmark entry point. Usage (from the repository root):
 
     python -m benchmarks.run --suite all|methods|input|retrieval [--device auto|cpu|cuda] [--scale auto|paper|cpu]
-                             [--quick] [--tiny] [--methods spreading stml ...] [--threads N]
+                             [--quick] [--tiny] [--methods spreading stml ...] [--compile] [--threads N]
                              [--out results/benchmarks]
 
 Writes ``<suite>_<device kind>.json`` (rows + provenance: device, torch/CUDA versions, profile, batch,
@@ -43,6 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                          "1/16 of full scale (full size extrapolated)")
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds); numbers are meaningless")
     ap.add_argument("--methods", nargs="*", default=None, help="cases or method names (default: all)")
+    ap.add_argument("--compile", action="store_true", help="methods suite: torch.compile the models first "
+                                                           "(written to methods_<device>_compiled.json)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--out", default=str(results_dir() / "benchmarks"))
     return ap.parse_args(argv)
@@ -63,14 +65,15 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         rows = _run_suite(suite, device, profile, args)
         params = {"suite": suite, "device": str(device), "profile": profile, "quick": args.quick,
-                  "tiny": args.tiny, "methods": args.methods, "torch_threads": torch.get_num_threads()}
+                  "tiny": args.tiny, "methods": args.methods, "compile": args.compile, "torch_threads": torch.get_num_threads()}
         record = {"suite": suite, "rows": rows, "provenance": collect_provenance(
             params, standin=True, data_fingerprint=None, wall_time_s=time.perf_counter() - t0,
             extra={"torch": torch.__version__, "cuda": torch.version.cuda,
                    "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
                    "profile_note": _profile_note(profile),
                    "note": "wall-clock on a machine that may be shared with other jobs; data are synthetic"})}
-        path = out_dir / f"{suite}_{device.type}{'_tiny' if args.tiny else ''}.json"
+        suffix = ("_compiled" if args.compile and suite == "methods" else "") + ("_tiny" if args.tiny else "")
+        path = out_dir / f"{suite}_{device.type}{suffix}.json"
         atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
         written[suite] = path
         print(f"wrote {path}", flush=True)
@@ -92,7 +95,8 @@ def _run_suite(suite: str, device: torch.device, profile: str, args) -> list[dic
         from .methods import run_methods
 
         cases = args.methods or (["spreading", "isl_round0"] if args.tiny else None)
-        return run_methods(device, profile, quick=args.quick or args.tiny, cases=cases, tiny=args.tiny)
+        return run_methods(device, profile, quick=args.quick or args.tiny, cases=cases, tiny=args.tiny,
+                           compile=args.compile)
     if suite == "input":
         from .input_pipeline import run_input
 

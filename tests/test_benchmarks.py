@@ -93,3 +93,14 @@ def test_dense_float_data_faiss_equals_torch_and_reference_at_cuts():
     for got in cut:
         for c in (1, 10, 100, 150):
             assert torch.equal(got[:, :c].sort(dim=1).values, want[:, :c].sort(dim=1).values), c
+
+
+@pytest.mark.parametrize("name", ["spreading", "stml", "insclr_base", "insclr_impr", "isl_round0", "isl_round1"])
+def test_bf16_autocast_keeps_each_methods_losses_on_cpu(name):
+    # the CUDA fast path runs under bf16 autocast; CPU bf16 autocast rounds matmuls/convs the same way
+    from benchmarks.methods import bf16_vs_float32
+
+    full, half = bf16_vs_float32(name, torch.device("cpu"))
+    assert full and set(full) == set(half)
+    for key, value in full.items():
+        assert abs(half[key] - value) <= 2e-2 * max(1.0, abs(value)), (name, key, half[key], value)

@@ -62,9 +62,8 @@ def _official(x: torch.Tensor, temperature: float, m: float) -> torch.Tensor:
     # Column side detached: gradients reach each embedding only through the rows it anchors.
     logits = x @ x.detach().T / temperature
     pos_logit = logits[rows, partner]
-    negative = torch.ones(n, n, dtype=torch.bool, device=x.device)
-    negative[rows, rows] = False
-    negative[rows, partner] = False
+    # elementwise (no scalar index_put, which copies a CPU scalar to the device and syncs)
+    negative = (rows[None, :] != rows[:, None]) & (rows[None, :] != partner[:, None])
     neg_logits = logits.masked_fill(~negative, float("-inf"))
     log_z = torch.logaddexp(math.log(m) + torch.logsumexp(neg_logits, dim=1), pos_logit)
     log_p = pos_logit - log_z

@@ -194,7 +194,7 @@ class STML(EmbedOutputMixin, Method):
     def _count_positives(self, weights: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor) -> None:
         pos = (weights > 0.5) & (ids[:, None] != ids[None, :])  # pseudo-positive pairs of different images
         same = pos & (labels[:, None] == labels[None, :])
-        self.pos_counts += torch.stack([pos.sum(), same.sum(), torch.tensor(ids.numel(), device=ids.device)]).double()
+        self.pos_counts += torch.stack([pos.sum(), same.sum(), torch.full((), ids.numel(), device=ids.device)]).double()
 
     def on_before_optimizer_step(self, step: int, ctx) -> None:
         if not self.cfg.ema_after_step:

@@ -80,6 +80,14 @@ def all_gather_cat(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
+def fill_at_(tensor: torch.Tensor, indices: Any, value: float | bool) -> torch.Tensor:
+    """``tensor[indices] = value`` without a host-device synchronisation: the scalar becomes a 0-d tensor on
+    the tensor's device (``x[idx] = True`` copies a CPU scalar to a CUDA tensor, which syncs every call).
+    ``indices``: an index tensor or a tuple of them."""
+    indices = indices if isinstance(indices, tuple) else (indices,)
+    return tensor.index_put_(indices, torch.full((), value, dtype=tensor.dtype, device=tensor.device))
+
+
 def last_occurrence(index: torch.Tensor) -> torch.Tensor:
     """For each position p, the last position q with index[q] == index[p] (a stable sort; O(n log n) time and
     O(n) memory, so a whole bank can be written at once; no host sync).

@@ -72,5 +72,5 @@ class AffinitySets(nn.Module):
         self._table[torch.where(fits, r, n), torch.where(fits, slot, 0)] = torch.where(fits, v, -1)
         self._table[n].fill_(-1)
         self.count.scatter_add_(0, r, fits.long())
-        self.count[n] = 0
+        self.count[n:].fill_(0)  # row n is the dump row; a slice fill needs no host copy
         return fits.sum()

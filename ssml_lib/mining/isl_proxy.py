@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SsmlError
-from ._common import as_features, as_index, check_positive_int
+from ._common import as_features, as_index, check_positive_int, fill_at_
 from .affinity import AffinitySets
 from .memory_bank import FeatureMemory
 
@@ -114,7 +114,7 @@ def enlarge_positive_sets(indices: Any, proxies: Any, confidence: Any, memory: F
         raise SsmlError(f"top_k={top_k} needs at least {top_k + 1} bank entries, the bank has "
                         f"{memory.num_items}; lower top_k.")
     sims = p @ memory.features.float().T
-    sims[torch.arange(idx.numel(), device=p.device), idx] = float("-inf")
+    fill_at_(sims, (torch.arange(idx.numel(), device=p.device), idx), float("-inf"))
     best = sims.topk(top_k, dim=1)
     passed = s > gate
     r = radius + (1.0 - s) * (1.0 - radius)

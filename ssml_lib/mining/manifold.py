@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ..errors import SsmlError
-from ._common import as_features, as_index, check_positive_int
+from ._common import as_features, as_index, check_positive_int, fill_at_
 
 
 def manifold_graph(features: Any, k: int, *, power: float = 3.0, mutual: bool = True,
@@ -82,7 +82,7 @@ def manifold_similarity(graph: torch.Tensor, anchors: Any, *, alpha: float = 0.9
         return x - alpha * torch.sparse.mm(s_norm, x)
 
     b = torch.zeros(n, anchors.numel(), device=graph.device, dtype=graph.values().dtype)
-    b[anchors, torch.arange(anchors.numel(), device=graph.device)] = 1.0
+    fill_at_(b, (anchors, torch.arange(anchors.numel(), device=graph.device)), 1.0)
     x, res = torch.zeros_like(b), b.clone()
     p, rr = res.clone(), (res * res).sum(0)
     for _ in range(check_positive_int(iterations, "iterations")):
@@ -118,7 +118,7 @@ def manifold_neighbours(similarity: torch.Tensor, anchors: Any, k: int) -> torch
     """(R, k) items of highest manifold similarity to each anchor, self excluded, ties by index."""
     anchors = as_index(anchors, "anchors", ndim=1).to(similarity.device)
     sim = similarity.clone()
-    sim[torch.arange(anchors.numel(), device=sim.device), anchors] = float("-inf")
+    fill_at_(sim, (torch.arange(anchors.numel(), device=sim.device), anchors), float("-inf"))
     # Stable descending sort puts equal scores in index order.
     return torch.sort(sim, dim=1, descending=True, stable=True).indices[:, : check_positive_int(k, "k")]
 

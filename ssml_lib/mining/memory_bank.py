@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SsmlError
-from ._common import all_gather_cat, as_features, as_index, check_choice, check_positive_int, last_occurrence
+from ._common import (all_gather_cat, as_features, as_index, check_choice, check_positive_int, fill_at_,
+                      last_occurrence)
 
 
 class FeatureMemory(nn.Module):
@@ -57,7 +58,7 @@ class FeatureMemory(nn.Module):
         """Overwrite rows (InsCLR: the augmented batch features, no momentum). Duplicates: last one wins."""
         idx, feats = self._prepare(indices, features, gather)
         self.features[idx] = feats[last_occurrence(idx)].to(self.features.dtype)
-        self.written[idx] = True
+        fill_at_(self.written, idx, True)
 
     @torch.no_grad()
     def momentum_update(self, indices: Any, features: Any, momentum: float = 0.5, *, normalize: bool = True,
@@ -71,7 +72,7 @@ class FeatureMemory(nn.Module):
         if normalize:
             new = F.normalize(new, dim=1)
         self.features[idx] = new.to(self.features.dtype)
-        self.written[idx] = True
+        fill_at_(self.written, idx, True)
 
     def _prepare(self, indices: Any, features: Any, gather: bool) -> tuple[torch.Tensor, torch.Tensor]:
         idx = as_index(indices, "indices", ndim=1).to(self.features.device)
@@ -112,9 +113,9 @@ def draw_negatives(memory: FeatureMemory, batch_indices: Any, pool_indices: Any,
     if pool.shape[0] != n:
         raise SsmlError(f"candidate pool has {pool.shape[0]} rows but the bank {n}; use the same dataset.")
     excluded = torch.zeros(n, dtype=torch.bool, device=device)
-    excluded[pool[batch.to(pool.device), :num_exclude].reshape(-1).to(device)] = True
+    fill_at_(excluded, pool[batch.to(pool.device), :num_exclude].reshape(-1).to(device), True)
     if exclude_batch:
-        excluded[batch] = True
+        fill_at_(excluded, batch, True)
     eligible = memory.written & ~excluded
     # Uniform sampling without replacement = the top-k of i.i.d. uniform keys; ineligible keys sink to -1.
     dev = generator.device if generator is not None else device

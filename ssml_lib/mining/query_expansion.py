@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, SsmlError
-from ._common import as_features, as_index, check_choice, check_positive_int
+from ._common import as_features, as_index, check_choice, check_positive_int, fill_at_
 from .memory_bank import FeatureMemory, MemoryDraw
 
 
@@ -57,7 +57,7 @@ def expand_query_set(similarity: torch.Tensor, query: torch.Tensor, candidates: 
                           "selection) to expand_query_set.")
     query, selected = query.clone(), torch.zeros_like(candidates)
     close = similarity >= min_similarity
-    neg_inf = torch.tensor(float("-inf"), device=similarity.device)
+    neg_inf = torch.full((), float("-inf"), device=similarity.device)  # no host copy
     for _ in range(rounds):  # a handful of rounds; all groups and candidates at once
         hits = close & query[:, None, :]          # (G, candidate, query)
         count = hits.sum(-1)
@@ -174,8 +174,8 @@ class QueryExpansionMemory(nn.Module):
         indices, all_valid, all_labels = flat_idx, valid, labels
         if num_negatives > 0:  # random written entries fill up to num_negatives negatives in all
             excluded = busy.bool().clone()
-            excluded[flat_idx] = True
-            excluded[idx] = True
+            fill_at_(excluded, flat_idx, True)
+            fill_at_(excluded, idx, True)
             gen_dev = generator.device if generator is not None else dev
             keys = torch.rand(n, generator=generator, device=gen_dev).to(dev)
             top = torch.where(self.aug.written & ~excluded, keys, torch.full_like(keys, -1.0)).topk(
