@@ -254,7 +254,7 @@ def _profile(fn, device, steps: int = 2, top: int = 10) -> list[dict]:
 
 
 def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[str] | None = None,
-                tiny: bool = False, compile: bool = False, log=print) -> list[dict]:
+                tiny: bool = False, compile: bool = False, on_rows=None, log=print) -> list[dict]:
     """One row per case: step times, images/s and the overhead ratio; an op profile where over target; the
     host-device synchronisations of one method step (CUDA). ``compile``: ``torch.compile`` the method's
     ``compiled_modules()`` in place first (as ``TrainConfig.compile``); the warm-up then includes compilation,
@@ -305,6 +305,8 @@ def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[
                 f"overhead {row['overhead']:.3f} (target {row['target']})  {row['images_per_s']:.1f} img/s"
                 f"{'  compiled' if compile else ''}  syncs/step {len(syncs)} {sorted(set(syncs))[:3]}")
             rows.append(row)
+            if on_rows is not None:
+                on_rows(rows)
             del method, opt, base_opt, b, student
             if device.type == "cuda":
                 torch.cuda.empty_cache()

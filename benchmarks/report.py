@@ -36,10 +36,18 @@ def _methods(rows) -> list[str]:
 
 
 def _input(rows) -> list[str]:
-    out = ["| pipeline | images/s | GPU idle fraction |", "|---|---|---|"]
+    out = ["| pipeline | images/s | GPU idle fraction | input-stage fraction | training-step fraction |",
+           "|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['pipeline']} | {_f(r.get('images_per_s'), '{:.1f}')} | "
-                   f"{_f(r.get('gpu_idle_fraction'), '{:.3f}')} |")
+        idle, stage = r.get("gpu_idle_fraction"), r.get("gpu_decode_fraction")
+        step = 1 - idle - stage if isinstance(idle, float) and isinstance(stage, float) else None
+        out.append(f"| {r['pipeline']} | {_f(r.get('images_per_s'), '{:.1f}')} | {_f(idle, '{:.3f}')} | "
+                   f"{_f(stage, '{:.3f}')} | {_f(step, '{:.3f}')} |")
+    if any("gpu_decode_fraction" in r for r in rows):
+        out += ["", "Fractions of the training loop's wall time, from CUDA events on the GPU stream: the input stage "
+                "(PIL path: host-side concatenation and the host-to-device copy; device path: nvJPEG decoding, "
+                "crop-resize and normalisation, with their kernel launches), the training step (forward, loss, "
+                "backward, SGD), and idle (the GPU waiting for the loader)."]
     return out
 
 
@@ -73,11 +81,14 @@ def render_readme(out_dir: Path) -> Path:
             continue
         prov = rec["provenance"]
         dev, extra, params = prov["device"], prov.get("extra", {}), prov["params"]
-        lines += [f"## {rec['suite']} — {dev['summary']} (`{path.name}`)", "",
+        lines += [f"## {rec['suite']}{' (torch.compile)' if params.get('compile') else ''} — {dev['summary']} "
+                  f"(`{path.name}`)", "",
                   f"{prov['timestamp_utc']}; torch {extra.get('torch')}, CUDA {extra.get('cuda')}; profile "
                   f"`{params.get('profile')}`{' (quick)' if params.get('quick') else ''}"
                   f"{' (TINY smoke sizes: not figures)' if params.get('tiny') else ''}; "
-                  f"{params.get('torch_threads')} torch threads. {extra.get('note', '')}", ""]
+                  f"{params.get('torch_threads')} torch threads. {extra.get('note', '')}"
+                  f"{' PARTIAL: the run stopped before every case finished.' if params.get('partial') else ''}"
+                  f"{' Code: ' + extra['code_state'] if extra.get('code_state') else ''}", ""]
         if rec["suite"] == "methods":
             lines += [f"_{extra.get('profile_note', '')}_", ""]
         lines += _RENDER[rec["suite"]](rec["rows"]) + [""]

@@ -63,18 +63,23 @@ def main(argv=None) -> dict:
         print(f"[{suite}] on {device} (profile {profile}{', quick' if args.quick else ''}"
               f"{', tiny' if args.tiny else ''})", flush=True)
         t0 = time.perf_counter()
-        rows = _run_suite(suite, device, profile, args)
-        params = {"suite": suite, "device": str(device), "profile": profile, "quick": args.quick,
-                  "tiny": args.tiny, "methods": args.methods, "compile": args.compile, "torch_threads": torch.get_num_threads()}
-        record = {"suite": suite, "rows": rows, "provenance": collect_provenance(
-            params, standin=True, data_fingerprint=None, wall_time_s=time.perf_counter() - t0,
-            extra={"torch": torch.__version__, "cuda": torch.version.cuda,
-                   "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-                   "profile_note": _profile_note(profile),
-                   "note": "wall-clock on a machine that may be shared with other jobs; data are synthetic"})}
         suffix = ("_compiled" if args.compile and suite == "methods" else "") + ("_tiny" if args.tiny else "")
         path = out_dir / f"{suite}_{device.type}{suffix}.json"
-        atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+
+        def save(rows: list[dict], partial: bool = False) -> None:
+            params = {"suite": suite, "device": str(device), "profile": profile, "quick": args.quick,
+                      "tiny": args.tiny, "methods": args.methods, "compile": args.compile,
+                      "torch_threads": torch.get_num_threads(), "partial": partial}
+            record = {"suite": suite, "rows": rows, "provenance": collect_provenance(
+                params, standin=True, data_fingerprint=None, wall_time_s=time.perf_counter() - t0,
+                extra={"torch": torch.__version__, "cuda": torch.version.cuda,
+                       "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+                       "profile_note": _profile_note(profile),
+                       "note": "wall-clock on a machine that may be shared with other jobs; data are synthetic"})}
+            atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+
+        rows = _run_suite(suite, device, profile, args, lambda rows: save(rows, partial=True))
+        save(rows)
         written[suite] = path
         print(f"wrote {path}", flush=True)
     readme = render_readme(out_dir)
@@ -90,17 +95,18 @@ def _profile_note(profile: str) -> str:
             "and do not transfer to GPUs")
 
 
-def _run_suite(suite: str, device: torch.device, profile: str, args) -> list[dict]:
+def _run_suite(suite: str, device: torch.device, profile: str, args, on_rows=None) -> list[dict]:
+    """The suite's rows; ``on_rows(rows)`` after each methods case (a partial file survives a timeout)."""
     if suite == "methods":
         from .methods import run_methods
 
         cases = args.methods or (["spreading", "isl_round0"] if args.tiny else None)
         return run_methods(device, profile, quick=args.quick or args.tiny, cases=cases, tiny=args.tiny,
-                           compile=args.compile)
+                           compile=args.compile, on_rows=on_rows)
     if suite == "input":
         from .input_pipeline import run_input
 
-        return run_input(device, profile, quick=args.quick or args.tiny)
+        return run_input(device, profile, quick=args.quick or args.tiny, on_rows=on_rows)
     from .retrieval import run_retrieval
 
     return run_retrieval(device, quick=args.quick, tiny=args.tiny)
