@@ -112,7 +112,10 @@ def _gpu_idle_fraction(ds_train, device: torch.device, workers: int, batch: int,
             if decode == "gpu":
                 x = torch.cat([v1.materialize(device, True), v2.materialize(device, True)])
             else:
-                x = torch.cat([v1, v2]).to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                # each view copied, then joined on the device (as the engine's to_device + the method's cat); the
+                # input_cuda.json of 2026-11-23 ran an older loop that joined the views on the host first
+                x = torch.cat([v1.to(device, non_blocking=True), v2.to(device, non_blocking=True)])
+                x = x.contiguous(memory_format=torch.channels_last)
             d1.record()
             s0.record()
             with torch.autocast("cuda", dtype=torch.bfloat16):

@@ -15,6 +15,50 @@ def _f(v, fmt="{:.3g}") -> str:
     return str(v)
 
 
+def _op(name: str, width: int = 60) -> str:
+    """A kernel's name without its template arguments and signature, at most ``width`` characters."""
+    short = name.split("<")[0].split("(")[0].strip() or name
+    return short if len(short) <= width else short[: width - 1] + "…"
+
+
+def overhead_plot(out_dir: Path) -> Path | None:
+    """``overhead.png``: each method case's overhead ratio per device (eager and compiled) against its target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = []
+    for path in sorted(Path(out_dir).glob("methods_*.json")):
+        if "tiny" in path.name:
+            continue
+        rec = json.loads(path.read_text())
+        label = f"{'GPU' if 'cuda' in path.name else 'CPU'}{' compiled' if rec['provenance']['params'].get('compile') else ''}"
+        series.append((label, {r["case"]: r for r in rec["rows"]}))
+    if not series:
+        return None
+    cases = list(dict.fromkeys(c for _, rows in series for c in rows))
+    fig, ax = plt.subplots(figsize=(1.3 * len(cases) + 2, 3.6))
+    width = 0.8 / len(series)
+    for i, (label, rows) in enumerate(series):
+        xs = [j + i * width for j, c in enumerate(cases) if c in rows]
+        ax.bar(xs, [rows[c]["overhead"] for c in cases if c in rows], width, label=label)
+    for j, c in enumerate(cases):
+        target = next((rows[c]["target"] for _, rows in series if c in rows), None)
+        if target:
+            ax.hlines(target, j - width / 2, j + 0.8 - width / 2, colors="k", linestyles="--")
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cases))], cases, rotation=20, ha="right")
+    ax.axhline(1.0, color="grey", lw=0.5)
+    ax.set_ylabel("step time / backbone-only step")
+    ax.set_title("Method overhead (dashed: STUDY.md §7 target)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(out_dir) / "overhead.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _methods(rows) -> list[str]:
     out = ["| case | backbone | batch (images) | px | dtype | method step ms | backbone step ms | images/s | "
            "overhead | target | meets | compiled | host syncs/step |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -30,7 +74,7 @@ def _methods(rows) -> list[str]:
                         "backbone-only step):", "", "| op | method ms/step | share | | op (backbone) | ms/step |",
                     "|---|---|---|---|---|---|"]
             for a, b in zip(r["op_profile"][:8], r["backbone_op_profile"][:8]):
-                out.append(f"| {a['op']} | {a['self_ms_per_step']:.1f} | {a['share']:.0%} | | {b['op']} | "
+                out.append(f"| {_op(a['op'])} | {a['self_ms_per_step']:.1f} | {a['share']:.0%} | | {_op(b['op'])} | "
                            f"{b['self_ms_per_step']:.1f} |")
     return out
 
@@ -92,6 +136,10 @@ def render_readme(out_dir: Path) -> Path:
         if rec["suite"] == "methods":
             lines += [f"_{extra.get('profile_note', '')}_", ""]
         lines += _RENDER[rec["suite"]](rec["rows"]) + [""]
+    if (out_dir / "NOTES.md").exists():
+        lines[4:4] = ["What the figures say, where the time goes, and their caveats: [NOTES.md](NOTES.md).", ""]
+    if overhead_plot(out_dir) is not None:
+        lines[4:4] = ["![method overhead per case and device](overhead.png)", ""]
     path = out_dir / "README.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

@@ -104,3 +104,23 @@ def test_bf16_autocast_keeps_each_methods_losses_on_cpu(name):
     assert full and set(full) == set(half)
     for key, value in full.items():
         assert abs(half[key] - value) <= 2e-2 * max(1.0, abs(value)), (name, key, half[key], value)
+
+
+def test_readme_renders_the_recorded_gpu_figures(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from benchmarks.report import render_readme
+
+    src = Path(__file__).resolve().parent.parent / "results" / "benchmarks"
+    for f in src.glob("*.json"):
+        shutil.copy(f, tmp_path / f.name)
+    readme = render_readme(tmp_path).read_text()
+    assert (tmp_path / "overhead.png").stat().st_size > 1000
+    assert "NOTES.md" not in readme  # only linked where a NOTES.md exists
+    if (src / "methods_cuda.json").exists():
+        assert "| insclr_base_official | resnet101 |" in readme and "host syncs/step" in readme
+        assert "PARTIAL" in readme and "(torch.compile)" in readme
+        assert "training-step fraction" in readme
+        rows = json.loads((src / "methods_cuda.json").read_text())["rows"]
+        assert all(r["host_syncs_per_step"] == 0 for r in rows)
