@@ -308,3 +308,23 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
 
     with pytest.raises(ConfigError, match="'loss' a scalar tensor"):
         fit(NoLoss(), ToyData(), cfg(), tmp_path / "noloss")
+
+
+def test_compile_is_ignored_on_cpu_with_a_note_and_changes_nothing(tmp_path, capsys):
+    plain = fit(make_method(), ToyData(), cfg(epochs=1), tmp_path / "plain")
+    capsys.readouterr()
+    compiled = fit(make_method(), ToyData(), cfg(epochs=1, compile=True), tmp_path / "compiled")
+    out = capsys.readouterr()
+    assert "compile=True is for CUDA" in out.out + out.err
+    assert untimed(compiled.history) == untimed(plain.history)  # the CPU run stayed eager: bit-identical
+
+
+def test_stml_compiles_its_teacher_too():
+    from ssml_lib.methods import METHODS
+    from ssml_lib.methods.schedule import method_config
+    from ssml_lib.models import build_model
+
+    model = build_model("convnet4", pooling="avg", head="linear", embedding_size=16)
+    stml = METHODS["stml"](model, method_config("stml", {"g_embedding_size": 16}), train_transform=None,
+                           test_transform=None)
+    assert stml.compiled_modules() == [stml.model, stml.teacher]
