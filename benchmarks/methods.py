@@ -157,7 +157,18 @@ def _batch(name: str, batch: int, px: int, n: int, device: torch.device, k: int,
 
 def _uses_plain_view(method) -> bool:
     """InsCLR feeds a no-augmentation view too when its stage selects positives in the batch."""
-    return type(getattr(method, "_data", None)).__name__ == "_AugAndPlain"
+    from ssml_lib.methods.insclr import _AugAndPlain
+
+    return isinstance(getattr(method, "_data", None), _AugAndPlain)
+
+
+def prepare_case(case: tuple, px: int, device: torch.device, out_dir: Path):
+    """A case set up for timing: ``(method, ctx, optimizer, train_cfg, batch, images per step)``; the batch
+    is random, on the device, shaped as the method's loader would give it."""
+    method, ctx, optimizer, tcfg, n = _setup(case, px, device, out_dir)
+    k = getattr(method.cfg, "num_neighbors", 1)
+    batch, images = _batch(case[0], case[3], px, n, device, k, plain=_uses_plain_view(method))
+    return method, ctx, optimizer, tcfg, batch, images
 
 
 def _method_step(method, ctx, opt, batch, device):
@@ -206,9 +217,7 @@ def bf16_vs_float32(case_name: str, device: torch.device, profile: str = "tiny")
         case = spec["cases"][case_name]
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            method, ctx, _opt, _tcfg, n = _setup(case, spec["px"], device, Path(tmp))
-            k = getattr(method.cfg, "num_neighbors", 1)
-            batch, _ = _batch(case[0], case[3], spec["px"], n, device, k, plain=_uses_plain_view(method))
+            method, _ctx, _opt, _tcfg, batch, _ = prepare_case(case, spec["px"], device, Path(tmp))
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
             try:
                 with torch.no_grad(), autocast(device, amp):
@@ -268,9 +277,7 @@ def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[
         name, _stage, model_kw, batch, _per_item, _bank, _ = case
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # adamp absent -> AdamW, stand-in counts
-            method, ctx, opt, tcfg, n = _setup(case, spec["px"], device, Path(tmp))
-            k = getattr(method.cfg, "num_neighbors", 1)
-            b, images = _batch(name, batch, spec["px"], n, device, k, plain=_uses_plain_view(method))
+            method, ctx, opt, tcfg, b, images = prepare_case(case, spec["px"], device, Path(tmp))
             base_opt, _ = build_optimizer([{"name": "all", "params": list(method.model.named_parameters())}], tcfg)
             student = _student_images(name, b)
             m_fn = lambda: _method_step(method, ctx, opt, b, device)  # noqa: E731
@@ -290,7 +297,7 @@ def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[
             tm, tb = statistics.median(m_times), statistics.median(b_times)
             row = {"case": case_name, "method": name, "backbone": model_kw["backbone"],
                    "embedding": model_kw["embedding_size"], "batch_items": batch, "images_per_step": images,
-                   "resolution": spec["px"], "bank_items": n if _bank else None,
+                   "resolution": spec["px"], "bank_items": len(ctx.train_set) if _bank else None,
                    "dtype": str(ctx.amp_dtype).replace("torch.", "") if ctx.amp_dtype else "float32",
                    "channels_last": device.type == "cuda", "step_s": tm, "backbone_step_s": tb,
                    "images_per_s": images / tm, "backbone_images_per_s": images / tb, "overhead": tm / tb,
@@ -313,4 +320,4 @@ def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[
     return rows
 
 
-__all__ = ["PROFILES", "TARGETS", "bf16_vs_float32", "count_syncs", "run_methods"]
+__all__ = ["PROFILES", "TARGETS", "bf16_vs_float32", "count_syncs", "prepare_case", "run_methods"]

@@ -15,16 +15,13 @@ CASES = ["spreading", "stml", "insclr_base", "insclr_impr", "isl_round0", "isl_r
 
 
 def _case(name):
-    from benchmarks.methods import PROFILES, _batch, _setup, _uses_plain_view
+    from benchmarks.methods import PROFILES, prepare_case
 
-    case = PROFILES["tiny"]["cases"][name]
     tmp = tempfile.TemporaryDirectory()
-    device = torch.device("cuda")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        method, ctx, opt, tcfg, n = _setup(case, PROFILES["tiny"]["px"], device, Path(tmp.name))
-    k = getattr(method.cfg, "num_neighbors", 1)
-    batch, _ = _batch(case[0], case[3], PROFILES["tiny"]["px"], n, device, k, plain=_uses_plain_view(method))
+        method, ctx, opt, _tcfg, batch, _ = prepare_case(PROFILES["tiny"]["cases"][name], PROFILES["tiny"]["px"],
+                                                         torch.device("cuda"), Path(tmp.name))
     return tmp, method, ctx, opt, batch
 
 
