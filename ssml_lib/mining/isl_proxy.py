@@ -8,6 +8,7 @@ modules only; the backbone's affinity loss belongs to ``ssml_lib.losses``.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple, Sequence
 
 import torch
@@ -124,15 +125,39 @@ def enlarge_positive_sets(indices: Any, proxies: Any, confidence: Any, memory: F
 
 
 def gan_should_stop(generator_losses: Sequence[float], round_index: int, *, max_epochs: int = 200,
-                    min_epochs_round0: int = 10, patience: int = 3) -> bool:
-    """``stop_train_GAN`` on per-epoch mean G-losses (host floats, between epochs)."""
-    epochs = len(generator_losses)
+                    min_epochs_round0: int = 10) -> bool:
+    """The official ``stop_train_GAN`` on the per-epoch mean G-losses (host floats, between epochs).
+
+    Checked in this order, the first that applies decides:
+
+    * ``max_epochs`` epochs done: stop (the official GAN loop simply ends there);
+    * round 0 with fewer than ``min_epochs_round0`` epochs: go on;
+    * the lowest loss so far is above 1, or (round 0 only) the latest loss is above 1: go on;
+    * the latest loss is the lowest of the last three epochs (ties included): go on;
+    * stop only when the lowest value of the whole history appears nowhere among the last three
+      epochs. A minimum that is equalled again late keeps the GAN training.
+
+    The window of three epochs is fixed, as in the official code. Comparisons are exact float equality,
+    and a NaN anywhere makes the minimum NaN the way ``numpy.min`` does (so NaN losses end the stage
+    once past the round-0 guards). Without NaN, fewer than four epochs never stop before the cap.
+    """
+    losses = [float(v) for v in generator_losses]
+    epochs = len(losses)
     if epochs >= max_epochs:
         return True
     if epochs == 0 or (round_index == 0 and epochs < min_epochs_round0):
         return False
-    best = min(range(epochs), key=lambda e: generator_losses[e])
-    return generator_losses[best] <= 1.0 and best < epochs - patience
+    lowest, last, recent = _nan_min(losses), losses[-1], losses[-3:]
+    if lowest > 1.0 or (round_index == 0 and last > 1.0):
+        return False
+    if _nan_min(recent) == last:
+        return False
+    return not any(v == lowest for v in recent)
+
+
+def _nan_min(values: list[float]) -> float:
+    """``min`` that returns NaN when any value is NaN, as ``numpy.min`` does."""
+    return math.nan if any(math.isnan(v) for v in values) else min(values)
 
 
 def mining_should_stop(num_links: int, num_items: int, round_index: int, epochs: int, *,
