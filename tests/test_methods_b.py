@@ -104,11 +104,30 @@ def test_insclr_stages_chain_through_pools_and_rerun_skips(cub, tmp_path):
     assert all(torch.equal(v, final[f"model.{k}"]) for k, v in net2.state_dict().items())
 
 
+@pytest.mark.parametrize("rule", ["official", "exclusive"])
+def test_insclr_impr_memory_sets_reach_the_miner_in_order(cub, tmp_path, monkeypatch, rule):
+    from ssml_lib.methods.insclr import InsCLR
+    from ssml_lib.mining import QueryExpansionMemory
+
+    events = []
+    write, mine = InsCLR._write_impr, QueryExpansionMemory.mine
+    monkeypatch.setattr(InsCLR, "_write_impr", lambda self, *a: (events.append("write"), write(self, *a))[1])
+    monkeypatch.setattr(QueryExpansionMemory, "mine",
+                        lambda self, *a, **kw: (events.append(kw["sets"]), mine(self, *a, **kw))[1])
+    cfg = {**INSCLR, "insclr_stages": ["impr"], "impr_memory_sets": rule}
+    run("insclr", cub, tmp_path, cfg, head="norm_linear_norm")
+    # the official trainer enqueues the batch before mining; the exclusive rule mines first
+    step = ["write", rule] if rule == "official" else [rule, "write"]
+    assert events == step * 2
+
+
 def test_insclr_refuses_bad_settings(cub, tmp_path):
     with pytest.raises(ConfigError):
         METHODS["insclr"].Config(margin=2.0)
     with pytest.raises(ConfigError):
         METHODS["insclr"].Config(impr_mode="tr4_k5")
+    with pytest.raises(ConfigError):
+        METHODS["insclr"].Config(impr_memory_sets="shared")
     with pytest.raises(ConfigError, match="groups of 1 \\+ num_neighbors"):
         run("insclr", cub, tmp_path / "b", INSCLR, batch_size=6)
     assert not (tmp_path / "b" / "cycle1_base" / "last.pt").exists()

@@ -159,12 +159,21 @@ def test_v2_mining_on_hand_built_pool():
     assert _rows(d3, 1) == [2, 3, 5]
     # aug-bank features are the ones handed to the loss
     assert torch.equal(d2.features[d2.valid], mem.aug.read(d2.indices[d2.valid]))
-    # negatives: pool ones beyond the boundary {4, 7} + random written others up to 4 in all
-    d4 = mem.mine(batch, labels, noaug, pool, sims, rounds=2, top_k=1, num_negatives=4,
+    # negatives, "exclusive": pool ones beyond the boundary {4, 7} + random others up to 4 negatives, none
+    # seen by the group
+    d4 = mem.mine(batch, labels, noaug, pool, sims, rounds=2, top_k=1, num_negatives=4, sets="exclusive",
                   generator=torch.Generator().manual_seed(0), **common)
     neg = _rows(d4, n + 1)
     assert len(neg) == 4 and {4, 7} <= set(neg) and set(neg) - {4, 7} <= set(range(8, n))
     assert _rows(d4, 1) == [2, 3, 5]
+    # "official": the 4 rows are the whole draw; 3 positives + 2 pool negatives already exceed it
+    d5 = mem.mine(batch, labels, noaug, pool, sims, rounds=2, top_k=1, num_negatives=4,
+                  generator=torch.Generator().manual_seed(0), **common)
+    assert _rows(d5, n + 1) == [4, 7] and _rows(d5, 1) == [2, 3, 5]
+    d6 = mem.mine(batch, labels, noaug, pool, sims, rounds=2, top_k=1, num_negatives=8,
+                  generator=torch.Generator().manual_seed(0), **common)
+    neg = _rows(d6, n + 1)
+    assert len(neg) == 5 and {4, 7} <= set(neg) and not {2, 3, 5} & set(neg)
 
 
 def test_v2_rejected_neighbour_is_not_a_member():

@@ -11,6 +11,13 @@ A schedule of stages (reference/official-implementations.md §2.1), each a fit i
    ``base`` stages ("instance-discrimination cycles"): memory v1, a bank of augmented features overwritten
    each step, contributing random negatives only; ``impr`` stage ("candidate-pool cycle"): memory v2, positive
    sets grown by query expansion over the no-augmentation bank, negatives from beyond the pool boundary.
+   ``impr_memory_sets`` picks how v2 forms its sets (:mod:`ssml_lib.mining.query_expansion`): "official"
+   (default) as the official ``XBMv2.get``: the batch is written to the banks first, a batch member may
+   return as a memory positive of its own group, each image gets one label per step (the largest group
+   label claiming it), and members or unselected candidates may be memory negatives; "exclusive" (the
+   earlier rule here): mining reads the banks before the batch is written, members are never their own
+   group's memory positives, an image may be a positive of several groups, and no member, positive or
+   candidate of any group is a memory negative, so no image carries contradictory labels in one step.
    In-batch selection (neighbour kept as positive only if its no-aug cosine to the anchor >= threshold) runs
    wherever a threshold is set.
 
@@ -76,6 +83,7 @@ class InsCLRConfig(Config):
     impr_positive_threshold: float = 0.75
     impr_negative_threshold: float = 0.5
     impr_use_negative: bool = True
+    impr_memory_sets: Literal["official", "exclusive"] = "official"  # v2 positive/negative sets (see below)
     impr_pool_columns: Optional[int] = None  # pool columns per member scanned by v2 (None: all)
     impr_lr_scale: float = 0.3
     impr_max_steps: Optional[int] = None  # official GLDv2 impr: 40_000 (None: the TrainConfig's max_steps)
@@ -289,11 +297,14 @@ class InsCLR(EmbedOutputMixin, Method):
         if self.kind == "base" and cfg.base_memory and step >= cfg.memory_use_step:
             draw = draw_negatives(self.memory, idx, self.pool, self._draw, num_exclude=cfg.memory_exclude)
         elif self.kind == "impr":
+            if cfg.impr_memory_sets == "official":  # the official trainer enqueues the batch, then mines
+                self._write_impr(idx, emb, noaug)
             draw = self.memory.mine(idx, labels, noaug, self.pool, self.pool_sims, num_neighbors=k,
                                     positive_threshold=cfg.impr_positive_threshold,
                                     negative_threshold=cfg.impr_negative_threshold,
                                     num_negatives=self._draw if cfg.impr_use_negative else 0,
-                                    pool_columns=cfg.impr_pool_columns, **parse_selection_mode(cfg.impr_mode))
+                                    pool_columns=cfg.impr_pool_columns, sets=cfg.impr_memory_sets,
+                                    **parse_selection_mode(cfg.impr_mode))
             positive = draw.valid & (draw.labels <= len(self._labels))  # dummy label N + 1 marks negatives
             anchor = (draw.labels - 1).clamp(0, len(self._labels) - 1)
             self.mem_hits += (positive & (self._labels[draw.indices] == self._labels[anchor])).sum()
@@ -306,10 +317,13 @@ class InsCLR(EmbedOutputMixin, Method):
             out["loss_memory"] = memory_loss.detach()
         if self.kind == "base" and cfg.base_memory and step >= cfg.memory_start_step:
             self.memory.write(idx, emb.detach())  # overwrite, no momentum (official v1)
-        elif self.kind == "impr":
-            self.memory.aug.write(idx, emb.detach())
-            self.memory.noaug.write(idx, noaug)
+        elif self.kind == "impr" and cfg.impr_memory_sets == "exclusive":
+            self._write_impr(idx, emb, noaug)
         return {"loss": loss, **out}
+
+    def _write_impr(self, idx: torch.Tensor, emb: torch.Tensor, noaug: torch.Tensor) -> None:
+        self.memory.aug.write(idx, emb.detach())
+        self.memory.noaug.write(idx, noaug)
 
     def on_epoch_end(self, epoch: int, ctx) -> dict[str, Any]:
         hits, total = int(self.pos_hits), int(self.accepted)

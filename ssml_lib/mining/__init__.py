@@ -13,7 +13,8 @@ from .manifold import (MomPools, euclidean_neighbours, manifold_graph, manifold_
                        manifold_similarity, mom_pools, select_anchors, stationary_distribution)
 from .memory_bank import FeatureMemory, MemoryDraw, draw_negatives
 from .nn_sampler import NeighbourBatchSampler, neighbour_table, spreading_partners
-from .query_expansion import QueryExpansionMemory, expand_query_set, parse_selection_mode
+from .query_expansion import QueryExpansionMemory
+from .query_set import expand_query_set, parse_selection_mode
 from .selection import Selection, select_in_batch
 from .tuples import TupleBatchSampler, tuple_batch, tuple_labels
 

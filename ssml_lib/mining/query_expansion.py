@@ -1,93 +1,99 @@
 """InsCLR memory v2: per-group positive sets grown by iterative query expansion over the memory.
 
-Official ``xbmv2.py`` (impr configs), restated as tensor ops (no per-label loop, no NumPy setdiff):
-for every group of the tuple batch (anchor + accepted neighbours, see :mod:`.tuples`),
+Official ``xbmv2.py`` (impr configs), restated as tensor ops (no per-group loop, no NumPy set ops). A group
+is one tuple of the batch (see :mod:`.tuples`); its members are the anchor and the neighbours that kept
+its label (in-batch selection); each member's pool row is cut by two similarity boundaries into a
+positive zone (>= ``positive_threshold``), a candidate zone and the zone beyond ``negative_threshold``.
+For every group,
 
-* init positives = pool neighbours of the members with similarity >= ``positive_threshold`` (the leading
-  ones), minus the members;
-* candidates = neighbours between the two boundaries, minus members and init positives;
-* query set = members' no-aug batch features + init positives' no-aug memory features; for ``rounds``
-  rounds every candidate is scored by the mean (``avg``) or max of its similarities >= ``min_similarity``
-  to the current query set (no such similarity: not eligible); the top-k (or all above a score threshold)
-  unselected candidates join the query set and the positives;
-* negatives = pool neighbours beyond the negative boundary plus uniform random written entries, up to
-  ``num_negatives`` in all; positives get the group label, negatives the dummy label N + 1.
+* init positives = the members' positive zones, minus the group's own members;
+* candidates = the members' candidate zones, minus init positives;
+* query set = the members' no-aug batch features + the init positives' no-aug memory features; for
+  ``rounds`` rounds each candidate is scored by the mean (``avg``) or max of its similarities >=
+  ``min_similarity`` to the current query set (none: not eligible); the top-k (or all with score >= a
+  threshold) unselected candidates join the query set and the positives (:mod:`.query_set`);
+* positives get the group label, negatives the dummy label N + 1; the augmented bank feeds the loss.
 
-Outputs have a fixed size with a ``valid`` mask (zero features where invalid), so nothing syncs the host.
-Departures, both to avoid contradictory labels: pool negatives that are a member, positive or candidate of
-any group in the batch are dropped, and duplicates among negatives are kept once.
-Cost: per step B x E x E similarities with E = (1+K)(1+C), C = ``pool_columns``; lower C to save memory.
+Two rules for the sets (``sets``):
+
+``"official"`` (default), as the official ``XBMv2.get`` does, with the batch written to both banks
+  before mining (the official trainer enqueues, then gets):
+
+  - candidates exclude the init positives of *every* group, but not the group's own members, so a member
+    can come back as a memory positive of its own group (in the next round its features then count twice
+    in the query set, as in the official concatenation);
+  - one label per image: an image that is an init positive (or a selected positive) of several groups
+    keeps only the label of the group with the *largest* label. The official code writes the labels in
+    ascending group order into one slot per image and, when the write runs sequentially (a single CPU
+    thread or a small step), the last write, i.e. the largest label, stays; an image claimed by another
+    group stays out of the query set of the groups that lose it;
+  - negatives = the members' beyond zones (written entries) minus all positives, then uniform random
+    written entries minus positives and those pool negatives, so that positives + negatives reach
+    ``num_negatives`` (the official ``GET_SIZE`` counts the whole draw). Batch members and unselected
+    candidates can be negatives.
+
+``"exclusive"``, the rule used here before: members are never init positives or candidates of their own
+  group, an image may be a positive of several groups at once (one row per group), and no member, init
+  positive or candidate of any group is ever a negative (pool or random); ``num_negatives`` counts
+  negatives only. InsCLR mines before writing the batch under this rule (the banks as the previous step
+  left them). It avoids contradictory labels (a member labelled as its own memory positive, an image
+  that is a positive of one group and a negative of another), at the cost of departing from the
+  official sets; pick it to study those label conflicts or to reproduce runs made with it.
+
+Both rules take the boundaries as the official code does: one past the last pool column at or above the
+threshold (on sorted pool rows, the number of leading entries at or above it). Positives and candidates
+must be written (the official bank is filled by a full pass before training, so all are). Labels must
+differ between tuples, as tuple batches make them. Equal selection scores go to the lower image index.
+Outputs have a fixed size with a ``valid`` mask (zero
+features where invalid), so nothing syncs the host. Cost: per step B x E x E similarities with
+E = (1+K)(1+C), C = ``pool_columns``; lower C to save memory.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError, SsmlError
+from ..errors import SsmlError
 from ._common import as_features, as_index, check_choice, check_positive_int, fill_at_
 from .memory_bank import FeatureMemory, MemoryDraw
+from .query_set import expand_query_set, parse_selection_mode  # noqa: F401  (also importable from here)
+
+SETS = ("official", "exclusive")
 
 
-def parse_selection_mode(mode: str) -> dict[str, Any]:
-    """Official mode strings, e.g. ``b+i_tr4_avg0.60_k05`` -> rounds 4, avg, min_similarity 0.6, top_k 5."""
-    m = re.fullmatch(r"b\+i_tr(\d+)_(avg|max)([0-9.]+)_k(\d+)", mode)
-    if m is None:
-        raise ConfigError(f"selection mode {mode!r} is not of the form 'b+i_tr<R>_<avg|max><t>_k<k>' "
-                          f"(e.g. 'b+i_tr4_avg0.60_k05').")
-    return {"rounds": int(m[1]), "aggregate": m[2], "min_similarity": float(m[3]), "top_k": int(m[4])}
+def _boundary(sims: torch.Tensor, threshold: float) -> torch.Tensor:
+    """One past the last column with similarity >= threshold along the last axis (0 if none)."""
+    cols = torch.arange(1, sims.shape[-1] + 1, device=sims.device)
+    return torch.where(sims >= threshold, cols, 0).amax(-1)
 
 
-@torch.no_grad()
-def expand_query_set(similarity: torch.Tensor, query: torch.Tensor, candidates: torch.Tensor, *,
-                     rounds: int, min_similarity: float, aggregate: str = "avg", top_k: int | None = None,
-                     score_threshold: float | None = None) -> torch.Tensor:
-    """Iterative query expansion on G groups of E items at once.
-
-    ``similarity`` (G, E, E); ``query`` and ``candidates`` (G, E) bool. Exactly one of ``top_k`` (the k
-    best-scored eligible candidates per round) or ``score_threshold`` (every eligible candidate with
-    score >= it) selects. Returns the selected candidates (G, E) bool.
-    """
-    check_positive_int(rounds, "rounds", minimum=0)
-    check_choice(aggregate, "aggregate", ("avg", "max"))
-    if (top_k is None) == (score_threshold is None):
-        raise ConfigError("pass exactly one of top_k (top-k selection) or score_threshold (threshold "
-                          "selection) to expand_query_set.")
-    query, selected = query.clone(), torch.zeros_like(candidates)
-    close = similarity >= min_similarity
-    neg_inf = torch.full((), float("-inf"), device=similarity.device)  # no host copy
-    for _ in range(rounds):  # a handful of rounds; all groups and candidates at once
-        hits = close & query[:, None, :]          # (G, candidate, query)
-        count = hits.sum(-1)
-        if aggregate == "avg":
-            score = (similarity * hits).sum(-1) / count.clamp(min=1)
-        else:
-            score = torch.where(hits, similarity, neg_inf).amax(-1)
-        eligible = candidates & ~selected & (count > 0)
-        if top_k is not None:
-            ranked = torch.where(eligible, score, neg_inf).topk(min(int(top_k), score.shape[1]), dim=1)
-            pick = torch.zeros_like(selected).scatter_(1, ranked.indices, ranked.values > neg_inf)
-        else:
-            pick = eligible & (score >= score_threshold)
-        selected |= pick
-        query |= pick
-    return selected
+def _segments(sorted_key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of sorted keys: (first occurrence mask, segment id of each entry)."""
+    first = torch.ones_like(sorted_key, dtype=torch.bool)
+    first[:, 1:] = sorted_key[:, 1:] != sorted_key[:, :-1]
+    return first, first.long().cumsum(1) - 1
 
 
-def _leading_count(sims: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Number of leading entries >= threshold along the last axis (pool rows are sorted, but be exact)."""
-    return torch.cumprod((sims >= threshold).to(torch.int32), dim=-1).sum(-1)
+def _segment_or(segment: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
+    """Per-entry OR of ``flags`` over the entries of its segment."""
+    merged = torch.zeros_like(segment).scatter_reduce(1, segment, flags.long(), "amax")
+    return merged.gather(1, segment).bool()
 
 
-def _segment_any(sorted_idx: torch.Tensor, flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of sorted dataset indices: (first occurrence mask, per-entry OR of ``flags`` over its index)."""
-    first = torch.ones_like(sorted_idx, dtype=torch.bool)
-    first[:, 1:] = sorted_idx[:, 1:] != sorted_idx[:, :-1]
-    segment = first.long().cumsum(1) - 1
-    merged = torch.zeros_like(flags).scatter_reduce(1, segment, flags, "amax")
-    return first, merged.gather(1, segment)
+def _any_per_image(index: torch.Tensor, flags: torch.Tensor, n: int) -> torch.Tensor:
+    """(n,) bool: some entry of the image has its flag set (duplicates agree, unlike a plain scatter)."""
+    return torch.zeros(n, dtype=torch.int32, device=index.device).scatter_reduce(
+        0, index, flags.to(torch.int32), "amax").bool()
+
+
+def _keep_largest_label(claimed: torch.Tensor, sidx: torch.Tensor, labels: torch.Tensor,
+                        n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One label per image: (entries kept, image claimed by any group) for (B, E) claims."""
+    owner = torch.zeros(n, dtype=labels.dtype, device=labels.device).scatter_reduce(
+        0, sidx.reshape(-1), torch.where(claimed, labels, 0).reshape(-1), "amax")
+    return claimed & (owner[sidx] == labels), (owner > 0)[sidx]
 
 
 class QueryExpansionMemory(nn.Module):
@@ -104,8 +110,13 @@ class QueryExpansionMemory(nn.Module):
              *, num_neighbors: int = 3, positive_threshold: float = 0.75, negative_threshold: float = 0.5,
              rounds: int = 4, min_similarity: float = 0.6, aggregate: str = "avg", top_k: int | None = 5,
              score_threshold: float | None = None, num_negatives: int = 0, pool_columns: int | None = None,
-             generator: torch.Generator | None = None) -> MemoryDraw:
-        """Memory rows for one tuple batch: (B*E + num_negatives) rows with labels and a valid mask."""
+             sets: str = "official", generator: torch.Generator | None = None) -> MemoryDraw:
+        """Memory rows for one tuple batch: (B*E + num_negatives) rows with labels and a valid mask.
+
+        ``sets``: ``"official"`` or ``"exclusive"`` (module docstring). Under ``"official"`` write this
+        batch to both banks first; ``num_negatives`` = 0 turns memory negatives off.
+        """
+        official = check_choice(sets, "sets", SETS) == "official"
         n, dev = self.aug.num_items, self.aug.features.device
         k = check_positive_int(num_neighbors, "num_neighbors")
         idx = as_index(batch_indices, "batch_indices", ndim=1).to(dev)
@@ -127,8 +138,8 @@ class QueryExpansionMemory(nn.Module):
 
         group_label = lab.view(b, s)[:, :1]
         member = (lab.view(b, s) == group_label) & (group_label > 0)          # (B, S)
-        pos_end = _leading_count(psim_b, positive_threshold)[..., None]     # (B, S, 1)
-        neg_end = _leading_count(psim_b, negative_threshold)[..., None]
+        pos_end = _boundary(psim_b, positive_threshold)[..., None]          # (B, S, 1)
+        neg_end = _boundary(psim_b, negative_threshold)[..., None]
         col = torch.arange(c, device=dev)
         in_member_row = member[..., None]
         written = self.noaug.written[pidx]
@@ -137,50 +148,63 @@ class QueryExpansionMemory(nn.Module):
             "cand": in_member_row & (col >= pos_end) & (col < neg_end) & written,
             "beyond": in_member_row & (col >= neg_end) & self.aug.written[pidx],
         }
-        # Universe of each group: its members first (their own batch features), then their pool rows.
+        # Universe of each group: its tuple first (batch features), then its members' pool rows (memory).
         eidx = torch.cat([idx.view(b, s), pidx.view(b, s * c)], dim=1)                  # (B, E)
         efeat = torch.cat([noaug.view(b, s, -1), self.noaug.read(pidx).view(b, s * c, -1)], dim=1)
         zeros = torch.zeros(b, s, dtype=torch.bool, device=dev)
         eflags = {"member": torch.cat([member, torch.zeros_like(pidx.view(b, -1), dtype=torch.bool)], 1)}
         eflags.update({key: torch.cat([zeros, f.view(b, -1)], 1) for key, f in flags_pool.items()})
 
-        order = torch.sort(eidx, dim=1, stable=True).indices  # stable: a member's own entry comes first
+        # Sorted by image, a member's own batch entry first and in a segment of its own; the image's other
+        # entries (pool occurrences, a rejected neighbour's batch entry) form a second segment.
+        key = eidx * 2 + (~eflags["member"]).long()
+        order = torch.sort(key, dim=1, stable=True).indices
         sidx = eidx.gather(1, order)
         sfeat = efeat.gather(1, order[..., None].expand_as(efeat))
-        seg = {}
-        for key, f in eflags.items():
-            first, seg[key] = _segment_any(sidx, f.gather(1, order).to(torch.int32))
-        seg = {key: v.bool() for key, v in seg.items()}
+        first, _ = _segments(key.gather(1, order))
+        _, image = _segments(sidx)
+        seg = {name: _segment_or(image, f.gather(1, order)) for name, f in eflags.items()}
+        member_entry = first & eflags["member"].gather(1, order)
+        labels_e = group_label.expand(b, sidx.shape[1])
         init = first & seg["init"] & ~seg["member"]
-        cand = first & seg["cand"] & ~seg["member"] & ~seg["init"]
-        query = first & (seg["member"] | init)
-        mode = {"top_k": top_k, "score_threshold": score_threshold}
-        selected = expand_query_set(torch.bmm(sfeat, sfeat.transpose(1, 2)), query, cand, rounds=rounds,
-                                    min_similarity=min_similarity, aggregate=aggregate, **mode)
+        if official:
+            init, any_init = _keep_largest_label(init, sidx, labels_e, n)
+            cand = first & ~member_entry & seg["cand"] & ~any_init
+        else:
+            cand = first & seg["cand"] & ~seg["member"] & ~seg["init"]
+        mode = {"top_k": top_k, "score_threshold": score_threshold, "avg_eps": 1e-6 if official else 0.0}
+        selected = expand_query_set(torch.bmm(sfeat, sfeat.transpose(1, 2)), member_entry | init, cand,
+                                    rounds=rounds, min_similarity=min_similarity, aggregate=aggregate, **mode)
+        if official:
+            selected, _ = _keep_largest_label(selected, sidx, labels_e, n)
         positive = init | selected
 
-        # Negatives from the pool: not a member/positive/candidate of any group; each image once.
+        # Pool negatives: the members' beyond zones, each image once, minus what the rule keeps out.
         flat_idx, dummy = sidx.reshape(-1), n + 1
-        busy = torch.zeros(n, dtype=torch.int32, device=dev).scatter_reduce(
-            0, flat_idx, (seg["member"] | seg["init"] | seg["cand"]).reshape(-1).to(torch.int32), "amax")
-        beyond = (first & seg["beyond"]).reshape(-1) & ~busy[flat_idx].bool()
+        keep_out = positive if official else (seg["member"] | seg["init"] | seg["cand"])
+        busy = _any_per_image(flat_idx, keep_out.reshape(-1), n)
+        beyond = (first & seg["beyond"]).reshape(-1) & ~busy[flat_idx]
         pos_of = torch.arange(flat_idx.numel(), device=dev)
         first_neg = torch.full((n,), flat_idx.numel(), device=dev).scatter_reduce(
             0, flat_idx, torch.where(beyond, pos_of, flat_idx.numel()), "amin")
         pool_negative = beyond & (first_neg[flat_idx] == pos_of) & (num_negatives > 0)
 
-        labels = torch.where(positive.reshape(-1), group_label.expand(b, sidx.shape[1]).reshape(-1), dummy)
+        labels = torch.where(positive.reshape(-1), labels_e.reshape(-1), dummy)
         valid = positive.reshape(-1) | pool_negative
         indices, all_valid, all_labels = flat_idx, valid, labels
-        if num_negatives > 0:  # random written entries fill up to num_negatives negatives in all
-            excluded = busy.bool().clone()
-            fill_at_(excluded, flat_idx, True)
-            fill_at_(excluded, idx, True)
+        if num_negatives > 0:  # random written entries fill the rest
+            if official:  # not a positive nor a pool negative; the positives count towards the draw size
+                excluded = busy | _any_per_image(flat_idx, pool_negative, n)
+                room = int(num_negatives) - valid.sum()
+            else:  # nothing seen in any group's universe, no batch image
+                excluded = busy.clone()
+                fill_at_(excluded, flat_idx, True)
+                fill_at_(excluded, idx, True)
+                room = int(num_negatives) - pool_negative.sum()
             gen_dev = generator.device if generator is not None else dev
             keys = torch.rand(n, generator=generator, device=gen_dev).to(dev)
             top = torch.where(self.aug.written & ~excluded, keys, torch.full_like(keys, -1.0)).topk(
                 min(int(num_negatives), n))
-            room = int(num_negatives) - pool_negative.sum()
             rand_valid = (top.values >= 0) & (torch.arange(top.indices.numel(), device=dev) < room)
             indices = torch.cat([flat_idx, top.indices])
             all_valid = torch.cat([valid, rand_valid])
