@@ -29,6 +29,7 @@ _PACKAGES = {
     "scikit-learn": ("scikit-learn",),
     "pytorch-metric-learning": ("pytorch-metric-learning",),
     "pandas": ("pandas",),
+    "adamp": ("adamp",),
     "ssml_lib": ("ssml_lib", "ssml-lib"),
 }
 

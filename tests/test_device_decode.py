@@ -261,7 +261,7 @@ def _fit(name, cub, out, decode, method_cfg=None, batch_size=16):
                              "device": "cpu", "deterministic": True, "decode": decode})
     train_tf = build_transform(name, True, PX, PX + 4)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # adamp absent -> AdamW
+        warnings.simplefilter("ignore")  # keep the tiny runs quiet
         run = fit_method(name, model=net, train_set=cub, method_cfg=method_cfg, train_cfg=tc, out_dir=out,
                          train_transform=train_tf, test_transform=build_transform("noaug", False, PX),
                          progress=False)

@@ -3,6 +3,7 @@ schedulers, and TrainConfig's refusals."""
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -58,16 +59,49 @@ def test_sgd_l2_on_every_parameter():
     torch.testing.assert_close(b, torch.tensor([3.0 - LR * WD * 3.0], dtype=torch.float64))
 
 
-def test_adamp_falls_back_to_adamw_with_a_warning():
-    try:
-        import adamp  # noqa: F401
-        pytest.skip("adamp installed: the real AdamP is used")
-    except ImportError:
-        pass
-    with pytest.warns(UserWarning, match="adamp package is not installed"):
-        w, _ = one_step("adamp", [1.0, -2.0], [3.0], [0.2, 0.3], [0.0])
-    w_ref, _ = one_step("adamw", [1.0, -2.0], [3.0], [0.2, 0.3], [0.0])
-    assert torch.equal(w, w_ref)
+def test_adamp_first_step_nesterov_and_decoupled_decay():
+    w, b = one_step("adamp", [1.0, -2.0], [3.0], [0.2, 0.3], [0.0])
+    # 1-D tensors are never projected. First step: m = (1-b1) g, denominator |g| + eps, step lr / (1-b1);
+    # nesterov uses b1 m + (1-b1) g, so the step is (1 + b1) times Adam's. Decay is decoupled, on all.
+    expected = [x * (1 - LR * WD) - LR * (1 + B1) * g / (abs(g) + EPS) for x, g in zip([1.0, -2.0], [0.2, 0.3])]
+    torch.testing.assert_close(w, torch.tensor(expected, dtype=torch.float64))
+    torch.testing.assert_close(b, torch.tensor([3.0 * (1 - LR * WD)], dtype=torch.float64))
+
+
+def test_adamp_projects_updates_of_scale_invariant_weights():
+    # rows of w are unit vectors; the gradient is nearly orthogonal to each (cosine .01 < delta / sqrt(2)),
+    # so AdamP removes the radial part of the update and decays 10x less
+    w = nn.Parameter(torch.eye(2, dtype=torch.float64))
+    opt, _ = build_optimizer([{"params": [("layer.weight", w)]}],
+                             TrainConfig(optimizer="adamp", lr=LR, weight_decay=WD, betas=(B1, B2)))
+    w.grad = torch.tensor([[0.01, 1.0], [1.0, 0.01]], dtype=torch.float64)
+    opt.step()
+    off = -LR * (1 + B1) / (1 + EPS)  # the tangential part moves as Adam with nesterov would
+    torch.testing.assert_close(w.detach(), torch.tensor([[1 - 0.1 * LR * WD, off], [off, 1 - 0.1 * LR * WD]],
+                                                        dtype=torch.float64))
+
+
+def test_stml_defaults_build_adamp_with_nesterov():
+    from adamp import AdamP
+
+    from ssml_lib.methods import METHODS
+    from ssml_lib.methods.schedule import train_config
+    from ssml_lib.models import build_model
+
+    cfg = train_config("stml")
+    assert cfg.optimizer == "adamp"
+    method = METHODS["stml"](build_model("convnet4", embedding_size=16, head="linear"), METHODS["stml"].Config(),
+                             train_transform=lambda x: x, test_transform=lambda x: x)
+    opt, desc = build_optimizer(method.param_groups(cfg), cfg)  # as the training loop builds it
+    assert type(opt) is AdamP and desc.startswith("AdamP(")
+    assert opt.defaults["nesterov"] is True and all(g["nesterov"] is True for g in opt.param_groups)
+    assert [g["weight_decay"] for g in opt.param_groups] == [1e-2, 1e-2]
+
+
+def test_adamp_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "adamp", None)  # import adamp now fails
+    with pytest.raises(ImportError, match="pip install adamp"):
+        one_step("adamp", [1.0], [0.0], [0.1], [0.0])
 
 
 def test_param_groups_lr_scale_absolute_lr_and_frozen():

@@ -41,7 +41,7 @@ def model():
 def run(name, cub, out_dir, method_cfg=None, **train):
     tc = train_config(name, {"epochs": 1, "max_steps": 2, "batch_size": 16, "log_every": 1, "device": "cpu", **train})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # adamp absent -> AdamW
+        warnings.simplefilter("ignore")  # keep the tiny runs quiet
         return fit_method(name, model=model(), train_set=cub, method_cfg=method_cfg, train_cfg=tc, out_dir=out_dir,
                           train_transform=TRAIN_TF, test_transform=TEST_TF, progress=False)
 

@@ -64,7 +64,7 @@ def model() -> nn.Module:
 def train_all(root: str, out_dir: str) -> dict:
     """Fit every case; returns {name: {"steps": per-step losses, "history", "state"}}."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # stand-in counts; adamp absent -> AdamW
+        warnings.simplefilter("ignore")  # stand-in counts
         cub = open_dataset("cub200", root, "train")
         tr = build_transform("thesis", True, size=PX, resize=PX + 4, normalize="resnet")
         te = build_transform("noaug", False, size=PX, normalize="resnet")

@@ -19,8 +19,7 @@ class TrainConfig(Config):
       - ``sgd``: SGD with ``momentum`` and L2 ``weight_decay`` on every parameter (Spreading, ISL).
       - ``adam``: Adam with *coupled* L2 decay on weights and none on biases (InsCLR's ``solver/optimizer.py``).
       - ``adamw``: Adam with *decoupled* decay on every parameter (STML's AdamP without its projection).
-      - ``adamp``: AdamP(nesterov=True) when the ``adamp`` package is installed, else ``adamw`` with a warning;
-        the choice actually made is logged.
+      - ``adamp``: clovaai's AdamP(nesterov=True) from the ``adamp`` package (STML); what was built is logged.
 
     Schedules (``schedule``, all multiplying each group's own lr):
       - ``constant``;

@@ -6,9 +6,9 @@ Decay conventions (reference/official-implementations.md §1.4, §2.7, §3.6):
 - ``adam``: coupled L2 (``g + wd * p`` goes through Adam's moments) on weights; parameters whose name ends in
   ``bias`` get no decay, as InsCLR's optimiser builds it. Unnamed parameters count as weights.
 - ``adamw``: decoupled decay ``p -= lr * wd * p`` outside the moments, on every parameter.
-- ``adamp``: STML uses clovaai's AdamP (decoupled decay, nesterov, plus a projection that removes the radial
-  component of updates to scale-invariant weights). The projection is only there when the optional ``adamp``
-  package is installed; otherwise AdamW stands in (no projection, no nesterov) and a warning says so.
+- ``adamp``: STML uses clovaai's AdamP from the ``adamp`` package (a dependency of ssml_lib) with
+  nesterov=True and its other defaults: decoupled decay, plus a projection that removes the radial component
+  of updates to scale-invariant weights.
 
 A schedule is a pure function of (epoch, global step), so its "state" in a checkpoint is just that position.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import warnings
 from typing import Any, Iterable
 
 import torch
@@ -81,16 +80,14 @@ def build_optimizer(groups: list[dict], cfg: TrainConfig) -> tuple[torch.optim.O
             f"Adam(betas={cfg.betas}, coupled L2 weight_decay={cfg.weight_decay} on weights, 0 on biases)"
     if cfg.optimizer == "adamp":
         try:
-            from adamp import AdamP  # optional: not a dependency of ssml_lib
-        except ImportError:
-            warnings.warn("optimizer='adamp': the adamp package is not installed, so AdamW (decoupled decay, no "
-                          "projection, no nesterov) stands in. pip install adamp for STML's exact optimiser.",
-                          stacklevel=2)
-        else:
-            return AdamP(tg, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, nesterov=True), \
-                f"AdamP(betas={cfg.betas}, decoupled weight_decay={cfg.weight_decay}, nesterov, projection)"
+            from adamp import AdamP
+        except ImportError as exc:
+            raise ImportError("optimizer='adamp' needs the adamp package, a dependency of ssml_lib that is missing "
+                              "from this environment. Fix: pip install adamp (or reinstall ssml_lib).") from exc
+        return AdamP(tg, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, nesterov=True), \
+            f"AdamP(betas={cfg.betas}, decoupled weight_decay={cfg.weight_decay}, nesterov, projection)"
     return torch.optim.AdamW(tg, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay), \
-        f"AdamW(betas={cfg.betas}, decoupled weight_decay={cfg.weight_decay}; AdamP approximation without projection)"
+        f"AdamW(betas={cfg.betas}, decoupled weight_decay={cfg.weight_decay} on all parameters)"
 
 
 class LrSchedule:

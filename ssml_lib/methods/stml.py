@@ -17,7 +17,7 @@
 - Loss: :func:`~ssml_lib.losses.stml_targets` on the teacher's g with k = num_neighbors x 2 views, then
   (L_RC(f) + L_RC(g)) / 2 + KL(g -> f), sigma 3, delta 1 (0.9 for SOP). Under DDP the embeddings are
   gathered so that W and the loss cover the global batch, as on the official single GPU.
-- Optimiser (``train_defaults``): AdamP (AdamW without the ``adamp`` package), decay 1e-2 decoupled, lr 1e-4
+- Optimiser (``train_defaults``): AdamP with nesterov (``adamp`` package), decay 1e-2 decoupled, lr 1e-4
   for the backbone and ``embedding_lr`` (1e-4; 1e-2 for SOP) for both heads, cosine per epoch, 90 epochs,
   batch 120.
 
