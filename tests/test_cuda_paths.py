@@ -1,7 +1,8 @@
 """CUDA-only checks of the training fast path (skipped without a GPU; run on the lent GPU machine with
 ``bash tools/device_bench.sh``): every method's step runs without a host-device synchronisation (apart from
 those inside STML's AdamP, from the adamp package), bf16 autocast keeps each loss close to float32, memory
-banks live on the GPU in float16 where configured, and the modules are channels_last. The step set-ups are the benchmark harness's (``benchmarks/methods.py``, tiny profile)."""
+banks live on the GPU in float16 where configured, and the modules are channels_last. The step set-ups are
+the benchmark harness's (``benchmarks/methods.py``, tiny profile)."""
 import os
 import tempfile
 import warnings
