@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .classes import object_class, stable_rng
+from .habitats import HabitatPool
 from .output import save_jpeg, save_mat, write_lines
 from .render import VIEWS, render_view
 from .sizes import DmlSize
@@ -22,9 +23,10 @@ def _class_counts(name: str, size: DmlSize, seed: int) -> list[int]:
     return [int(n) for n in rng.integers(lo, hi + 1, size.train_classes + size.test_classes)]
 
 
-def _render(name: str, seed: int, class_id: int, k: int, size: DmlSize, family=None):
+def _render(name: str, seed: int, class_id: int, k: int, size: DmlSize, habitats: HabitatPool, family=None):
     rng = stable_rng("image", name, seed, class_id, k)
-    return render_view(object_class(name, class_id, family), VIEWS["dml"], rng, size.image_px, size.image_px)
+    return render_view(object_class(name, class_id, family), VIEWS["dml"], rng, size.image_px, size.image_px,
+                       habitats)
 
 
 def _full_box(box, px: int) -> tuple[float, float, float, float]:
@@ -36,6 +38,7 @@ def write_cub(top: Path, size: DmlSize, seed: int) -> None:
     bounding_boxes.txt and images/<NNN.Name>/<file>.jpg."""
     counts = _class_counts("cub200", size, seed)
     rng = stable_rng("files", "cub200", seed)
+    habitats = HabitatPool.for_dataset("cub200", seed)
     classes, images, labels, split, boxes = [], [], [], [], []
     for class_id, count in enumerate(counts, start=1):
         species = f"Standin_Species_{class_id:03d}"
@@ -43,7 +46,7 @@ def write_cub(top: Path, size: DmlSize, seed: int) -> None:
         classes.append(f"{class_id} {folder}")
         numbers = sorted(rng.choice(9000, count, replace=False) + 1000)
         for k, number in enumerate(numbers):
-            img, box = _render("cub200", seed, class_id, k, size)
+            img, box = _render("cub200", seed, class_id, k, size, habitats)
             rel = f"{folder}/{species}_{number:04d}_{k}.jpg"
             save_jpeg(top / "images" / rel, img)
             image_id = len(images) + 1
@@ -64,6 +67,7 @@ def write_cars(top: Path, size: DmlSize, seed: int) -> None:
     """
     counts = _class_counts("cars196", size, seed)
     rng = stable_rng("files", "cars196", seed)
+    habitats = HabitatPool.for_dataset("cars196", seed)
     items = [(class_id, k) for class_id, count in enumerate(counts, start=1) for k in range(count)]
     order = rng.permutation(len(items))
     fields = ["relative_im_path", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "class", "test"]
@@ -71,7 +75,7 @@ def write_cars(top: Path, size: DmlSize, seed: int) -> None:
     class_type = np.uint8 if len(counts) < 256 else np.uint16
     for number, idx in enumerate(order, start=1):
         class_id, k = items[idx]
-        img, box = _render("cars196", seed, class_id, k, size)
+        img, box = _render("cars196", seed, class_id, k, size, habitats)
         rel = f"car_ims/{number:06d}.jpg"
         grayscale = bool(rng.uniform() < 0.03) or number == 1  # at least one, so loaders must convert
         save_jpeg(top / rel, img, grayscale=grayscale)
@@ -90,6 +94,7 @@ def write_sop(top: Path, size: DmlSize, seed: int) -> None:
     <category>_final/<product>_<n>.JPG; 12 super-classes whose classes share a geometry."""
     counts = _class_counts("sop", size, seed)
     rng = stable_rng("files", "sop", seed)
+    habitats = HabitatPool.for_dataset("sop", seed)
     header = "image_id class_id super_class_id path"
     rows: dict[str, list[tuple[int, int, str]]] = {"train": [], "test": []}
     splits = [("train", range(1, size.train_classes + 1)),
@@ -101,7 +106,7 @@ def write_sop(top: Path, size: DmlSize, seed: int) -> None:
             products = sorted(rng.choice(9 * 10**11, len(block), replace=False) + 10**11)
             for class_id, product in zip(block.tolist(), products):
                 for k in range(counts[class_id - 1]):
-                    img, _ = _render("sop", seed, class_id, k, size, family=("sop-super", super_id))
+                    img, _ = _render("sop", seed, class_id, k, size, habitats, family=("sop-super", super_id))
                     rel = f"{category}_final/{product}_{k}.JPG"
                     save_jpeg(top / rel, img)
                     rows[split].append((class_id, super_id, rel))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .classes import object_class, stable_rng
+from .habitats import HabitatPool
 from .output import save_jpeg, write_lines
 from .render import VIEWS, render_view
 from .sizes import DistractorSize, GldSize, RevisitedSize
@@ -54,6 +55,7 @@ def write_gldv2(top: Path, size: GldSize, seed: int) -> None:
     landmark_ids = np.sort(rng.choice(40 * size.classes, size.classes, replace=False))
     counts = gldv2_class_sizes(size, seed)
     ids = _hex_ids(rng, int(counts.sum()))
+    habitats = HabitatPool.for_dataset("gldv2", seed)
     rows, clean = [], []
     cursor = 0
     for landmark, count in zip(landmark_ids.tolist(), counts.tolist()):
@@ -61,8 +63,8 @@ def write_gldv2(top: Path, size: GldSize, seed: int) -> None:
         for image_id in ids[cursor:cursor + count]:
             noisy = rng.uniform() < size.noise_fraction
             obj = object_class("gldv2-noise", int(rng.integers(10**6))) if noisy and rng.uniform() < 0.7 else None
-            img, _ = render_view(object_class("gldv2", landmark) if not noisy else obj, VIEWS["dml"],
-                                 stable_rng("image", "gldv2", seed, image_id), size.image_px, size.image_px)
+            img, _ = render_view(object_class("gldv2", landmark) if not noisy else obj, VIEWS["landmark"],
+                                 stable_rng("image", "gldv2", seed, image_id), size.image_px, size.image_px, habitats)
             save_jpeg(top / "train" / image_id[0] / image_id[1] / image_id[2] / f"{image_id}.jpg", img)
             rows.append(f"{image_id},http://standin.invalid/gldv2/{image_id}.jpg,{landmark}")
             if not noisy:
@@ -108,6 +110,7 @@ def write_revisited(top: Path, size: RevisitedSize, seed: int, name: str) -> Non
     labels = [known[i] if i < len(known) else f"{GENERAL_PREFIX[name]}_landmark{i:02d}"
               for i in range(size.landmarks)]
     queries, qimlist, bbxs, db = [], [], [], []
+    habitats = HabitatPool.for_dataset(name, seed)
     for lm, counts in enumerate(_per_landmark_counts(size)):
         obj = object_class(name, lm + 1)
         n = size.queries_per_landmark + sum(counts.values())
@@ -116,9 +119,9 @@ def write_revisited(top: Path, size: RevisitedSize, seed: int, name: str) -> Non
             qname = f"{labels[lm]}_{next(numbers):06d}"
             w, h = _image_wh(rng, size.image_wh)
             img_rng = stable_rng("image", name, seed, qname)
-            img, box = render_view(obj, VIEWS["query"], img_rng, w, h)
+            img, box = render_view(obj, VIEWS["query"], img_rng, w, h, habitats)
             while box is None:  # the object left the frame: draw again from the same stream
-                img, box = render_view(obj, VIEWS["query"], img_rng, w, h)
+                img, box = render_view(obj, VIEWS["query"], img_rng, w, h, habitats)
             save_jpeg(top / "jpg" / f"{qname}.jpg", img)
             qimlist.append(qname)
             queries.append(lm)
@@ -133,7 +136,7 @@ def write_revisited(top: Path, size: RevisitedSize, seed: int, name: str) -> Non
     db = [db[i] for i in rng.permutation(len(db))]  # so positives are not contiguous in index space
     for dname, obj, difficulty, _ in db:
         w, h = _image_wh(rng, size.image_wh)
-        img, _ = render_view(obj, VIEWS[difficulty], stable_rng("image", name, seed, dname), w, h)
+        img, _ = render_view(obj, VIEWS[difficulty], stable_rng("image", name, seed, dname), w, h, habitats)
         save_jpeg(top / "jpg" / f"{dname}.jpg", img)
     gnd = []
     for lm, bbx in zip(queries, bbxs):
@@ -148,13 +151,14 @@ def write_revisited(top: Path, size: RevisitedSize, seed: int, name: str) -> Non
 def write_revisitop1m(top: Path, size: DistractorSize, seed: int) -> None:
     """``revisitop1m/``: revisitop1m.txt (relative paths with extension) and jpg/<path>."""
     rng = stable_rng("files", "revisitop1m", seed)
+    habitats = HabitatPool.for_dataset("revisitop1m", seed)
     lines = []
     for k, h in enumerate(_hex_ids(rng, size.images)):
         rel = f"{h[:2]}/{h}.jpg"
         obj = object_class("revisitop1m", k + 1) if rng.uniform() < 0.7 else None
         w, hgt = _image_wh(rng, size.image_wh)
         view = VIEWS["easy" if rng.uniform() < 0.5 else "hard"]
-        img, _ = render_view(obj, view, stable_rng("image", "revisitop1m", seed, h), w, hgt)
+        img, _ = render_view(obj, view, stable_rng("image", "revisitop1m", seed, h), w, hgt, habitats)
         save_jpeg(top / "jpg" / rel, img)
         lines.append(rel)
     write_lines(top / "revisitop1m.txt", sorted(lines))

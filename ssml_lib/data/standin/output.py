@@ -15,7 +15,7 @@ import numpy as np
 from ...errors import DatasetError
 from ...io import atomic_write_text, sha256_file
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MARKER = ".standin_complete.json"
 JPEG_QUALITY = 90
 _PARTIAL = ".partial-"
