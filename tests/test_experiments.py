@@ -24,8 +24,11 @@ def test_pretrained_row_writes_labelled_results(isolated):
     row = run_table_row("table1_cub_pretrained", overrides=dict(method="pretrained", **TINY), progress=False)
     assert row.standin
     metrics = set(row.rows["metric"])
-    assert metrics == {"R@1", "R@2", "R@4", "R@8", "NMI"}
+    assert metrics == {"R@1", "R@2", "R@4", "R@8", "NMI", "R@1 (pooled)"}
     assert row.rows["value"].between(0, 100).all()
+    # the pretrained row embeds with the pooled features themselves
+    by = row.rows.set_index("metric")["value"]
+    assert by["R@1"] == pytest.approx(by["R@1 (pooled)"])
     csv = isolated / "results" / "standin" / "table1_cub_pretrained" / "pretrained.csv"
     prov = json.loads(csv.with_suffix(".json").read_text())
     assert prov["data"]["standin"] is True and prov["params"]["run"]["method"] == "pretrained"
@@ -39,7 +42,7 @@ def test_pretrained_row_writes_labelled_results(isolated):
 def test_revisited_row_runs(isolated):
     row = run_table_row("table7_gldv2", overrides=dict(method="pretrained", **TINY), progress=False)
     assert set(row.rows["dataset"]) == {"roxford5k", "rparis6k"}
-    assert set(row.rows["metric"]) == {"mAP_easy", "mAP_medium", "mAP_hard"}
+    assert set(row.rows["metric"]) == {"mAP_easy", "mAP_medium", "mAP_hard", "mAP_medium (pooled)"}
 
 
 def test_scratch_table_pretrained_row_is_random_init(isolated):
@@ -81,3 +84,15 @@ def test_notebooks_match_their_generator():
         tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1
         assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_pca_head_starts_a_trained_row_at_its_pooled_features(isolated):
+    # one epoch at a negligible lr: the row is scored with the head as initialised
+    common = dict(method="spreading", epochs=1, lr=1e-12, milestones=[5], batch_size=16, **TINY)
+    pca = run_table_row("table1_cub_pretrained", overrides=dict(head_init="pca", **common), progress=False)
+    rand = run_table_row("table1_cub_pretrained", overrides=common, progress=False)
+    head = pca.provenance["extra"]["training"]["head"]
+    assert head["head_init"] == "pca" and 0 < head["explained_variance"] <= 1
+    assert rand.provenance["extra"]["training"]["head"] == {"head_init": "default"}
+    r = {name: row.rows.set_index("metric")["value"] for name, row in (("pca", pca), ("rand", rand))}
+    assert r["pca"]["R@1 (pooled)"] == pytest.approx(r["rand"]["R@1 (pooled)"])  # same backbone, other head

@@ -41,7 +41,9 @@ class ModelConfig(Config):
     pooling: Optional[str] = None       # None: avg for the DML tables, GeM (p = 3) for the GLDv2 tables
     max_side: Optional[int] = None      # revisited images: thumbnail to this longer side (1024 in the refs)
     pretrain_epochs: int = 12           # stand-in "ImageNet" pre-training (ignored on real data)
-    head_init: Literal["default", "orthogonal"] = "default"   # orthogonal: STML's official heads
+    # "orthogonal": STML's official heads; "pca": the start's principal directions (label-free; our option,
+    # ssml_lib.models.head_init)
+    head_init: Literal["default", "orthogonal", "pca"] = "default"
     # training augmentation (ssml_lib.data.transforms presets): "thesis" = Resize(shorter side) + RandomCrop +
     # HFlip; "spreading" = Resize((s, s)) squash + RandomCrop + HFlip, the thesis's "Resize to 256x256"
     augmentation: Literal["thesis", "spreading", "stml", "insclr"] = "thesis"
@@ -96,7 +98,7 @@ def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: st
             kwargs["pooling"] = mcfg.pooling
     torch.manual_seed(seed)
     model = build_model(backbone, embedding_size=mcfg.embedding_size, normalize=True, pretrained=pretrained,
-                        head_init=mcfg.head_init, **kwargs)
+                        head_init="default" if mcfg.head_init == "pca" else mcfg.head_init, **kwargs)
     return model.to(device), {"backbone": backbone, **kwargs, "init": spec.init,
                               "weights": str(pretrained) if pretrained is not None else "random"}
 
@@ -213,6 +215,8 @@ def train_row(spec: TableSpec, resolved: dict, model, roots: Mapping[str, Path],
     train_tf = build_transform(mcfg.augmentation, train=True, size=size, resize=resize, normalize=NORMALIZATION)
     test_tf = build_transform(mcfg.augmentation, train=False, size=size, resize=resize, normalize=NORMALIZATION)
     train_set = open_train_set(spec, roots[spec.train_dataset], run, standin)
+    head_record = init_head_by_pca(model, train_set, test_tf, run, device, progress=progress) \
+        if mcfg.head_init == "pca" else {"head_init": mcfg.head_init}
     eval_fn = None
     if spec.per_stage:  # Table 8: the protocol after every stage (cycle)
         def eval_fn(method, ctx):
@@ -221,10 +225,32 @@ def train_row(spec: TableSpec, resolved: dict, model, roots: Mapping[str, Path],
     tcfg = resolved["train"]
     if eval_fn is not None:
         tcfg = replace(tcfg, eval_every=max(tcfg.epochs, 1))
-    return fit_method(run.method, model=model, train_set=train_set, method_cfg=resolved["method"],
-                      train_cfg=tcfg, out_dir=run_dir_for(spec.name, run.method, standin, resolved),
-                      train_transform=train_tf, test_transform=test_tf, eval_fn=eval_fn, progress=progress,
-                      standin=standin)
+    method_run = fit_method(run.method, model=model, train_set=train_set, method_cfg=resolved["method"],
+                            train_cfg=tcfg, out_dir=run_dir_for(spec.name, run.method, standin, resolved),
+                            train_transform=train_tf, test_transform=test_tf, eval_fn=eval_fn, progress=progress,
+                            standin=standin)
+    method_run.info["head"] = head_record
+    return method_run
+
+
+def init_head_by_pca(model, train_set, test_tf, run: RunConfig, device: torch.device, *, progress: bool = True) -> dict:
+    """``head_init='pca'``: the head starts as the principal directions of the training set's pooled features
+    under the initial network (test transform; labels are not read)."""
+    from ..eval import extract_embeddings
+    from ..methods.views import Transformed
+    from ..models.head_init import pca_init_
+
+    class _Pooled(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net.features(x).flatten(1)
+
+    feats, _ = extract_embeddings(_Pooled(model), Transformed(train_set, test_tf), device=device,
+                                  batch_size=run.eval.batch_size, normalize=False, progress=progress)
+    return pca_init_(model.head, feats)
 
 
 def _stage_rows(method_run) -> list[dict]:
@@ -277,7 +303,7 @@ def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | N
         method_run = train_row(spec, resolved, model, roots, standin=standin, device=device, progress=progress)
         embedder = method_run.method
         info["training"] = {"out_dir": str(method_run.out_dir), "wall_time_s": method_run.wall_time_s,
-                            "stages": [s.name for s in method_run.stages],
+                            "stages": [s.name for s in method_run.stages], "head": method_run.info.get("head"),
                             "final": {k: v for k, v in (method_run.history[-1] if method_run.history else {}).items()
                                       if isinstance(v, (int, float, str)) or v is None}}
         if spec.per_stage:

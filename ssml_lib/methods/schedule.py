@@ -85,6 +85,7 @@ class MethodRun:
     stages: list[StageRun]
     wall_time_s: float  # this call's wall time
     out_dir: Path
+    info: dict = field(default_factory=dict)  # what the caller adds (e.g. the head's initialisation record)
 
     @property
     def log_paths(self) -> list[Path]:
