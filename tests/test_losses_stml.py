@@ -218,3 +218,16 @@ def test_bad_input_is_refused():
         relaxed_contrastive_loss(torch.randn(6, 3), torch.rand(5, 5))
     with pytest.raises(SsmlError, match="rows"):
         stml_kl_distillation(torch.randn(6, 3), torch.randn(5, 3))
+
+
+def test_teacher_momentum_rescaled_to_the_run_length():
+    from ssml_lib.engine import TrainConfig
+    from ssml_lib.methods.stml import STMLConfig, effective_momentum
+
+    tcfg = TrainConfig(epochs=10, batch_size=60)
+    assert effective_momentum(STMLConfig(), tcfg, 600) == 0.999  # no reference length: the official value
+    m = effective_momentum(STMLConfig(teacher_momentum_steps=4320), tcfg, 600)  # 10 epochs x 10 steps
+    assert m == pytest.approx(0.999 ** 43.2)
+    assert m ** 100 == pytest.approx(0.999 ** 4320)  # the teacher forgets as much over the short run
+    assert effective_momentum(STMLConfig(teacher_momentum_steps=4320), TrainConfig(max_steps=4320), 600) == \
+        pytest.approx(0.999)

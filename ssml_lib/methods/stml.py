@@ -7,9 +7,12 @@
 - Teacher: backbone + pooling + its own ``g`` (no ``f``), no autograd, always in eval mode, fed the same
   augmented views as the student, updated by EMA over the whole state_dict with ``teacher_momentum``
   (0.999; 0.9 for SOP) after backward and before the optimiser step (the official one-step lag;
-  ``ema_after_step`` gives the lag-free form). Its backbone starts as a copy of the student's (equal to the
-  official teacher for pre-trained runs; the official scratch ResNet18 teacher is a second random draw) and
-  its ``g`` gets its own random orthogonal init, as in the official code.
+  ``ema_after_step`` gives the lag-free form). ``teacher_momentum_steps`` rescales the momentum to a run of
+  another length (m' = m ** (official steps / steps)), so that a short stand-in run's teacher moves as much
+  over the run as the official one does over 90 epochs; the momentum used is logged per epoch. Its backbone
+  starts as a copy of the student's (equal to the official teacher for pre-trained runs; the official scratch
+  ResNet18 teacher is a second random draw) and its ``g`` gets its own random orthogonal init, as in the
+  official code.
 - Batches: at every epoch start the student (eval mode) embeds the no-augmentation view of the training set
   through ``g``; each image keeps its ``num_neighbors`` nearest images including itself (squared Euclidean);
   a batch is ``batch_size / num_neighbors`` random queries, each followed by its list
@@ -54,6 +57,10 @@ class STMLConfig(Config):
     sigma: float = 3.0
     delta: float = 1.0  # 0.9 for SOP
     teacher_momentum: float = 0.999  # 0.9 for SOP
+    # The length (steps) of the run ``teacher_momentum`` was set for. Given, the momentum is rescaled to this run's
+    # length so that the teacher forgets as much over the whole run: m' = m ** (teacher_momentum_steps / steps).
+    # None: used as is (the official recipe). The stand-in sets it (its runs are ~30x shorter).
+    teacher_momentum_steps: Optional[int] = None
     ema_after_step: bool = False  # False: the official update before optimizer.step (one-step lag)
     g_embedding_size: int = 1024
     student_norm: bool = False  # L2-normalise f (training and evaluation); the official default is off
@@ -65,6 +72,8 @@ class STMLConfig(Config):
         checks = [(self.num_neighbors >= 1, "num_neighbors", "use >= 1, e.g. 5 (CUB/Cars) or 2 (SOP)"),
                   (self.sigma > 0, "sigma", "use > 0, e.g. 3"), (self.delta > 0, "delta", "use > 0, e.g. 1"),
                   (0.0 <= self.teacher_momentum <= 1.0, "teacher_momentum", "use a value in [0, 1], e.g. 0.999"),
+                  (self.teacher_momentum_steps is None or self.teacher_momentum_steps >= 1, "teacher_momentum_steps",
+                   "use None or the official run's step count, e.g. 4320 (CUB: 90 epochs x 48 steps)"),
                   (self.g_embedding_size >= 1, "g_embedding_size", "use e.g. 1024"),
                   (self.embedding_lr is None or self.embedding_lr > 0, "embedding_lr", "use None or > 0")]
         for ok, key, fix in checks:
@@ -82,6 +91,15 @@ class GTeacher(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.second_head(self.pool(self.backbone(images)))
+
+
+def effective_momentum(cfg: STMLConfig, train_cfg, num_items: int) -> float:
+    """The teacher's EMA momentum for this run (see ``STMLConfig.teacher_momentum_steps``)."""
+    if cfg.teacher_momentum_steps is None:
+        return cfg.teacher_momentum
+    per_epoch = max(num_items // train_cfg.batch_size, 1)  # the NN sampler's epoch length
+    steps = train_cfg.max_steps if train_cfg.max_steps else train_cfg.epochs * per_epoch
+    return float(cfg.teacher_momentum ** (cfg.teacher_momentum_steps / max(steps, 1)))
 
 
 class STML(EmbedOutputMixin, Method):
@@ -153,6 +171,7 @@ class STML(EmbedOutputMixin, Method):
         self._views = TwoViews(ctx.train_set, self.train_transform)
         self._labels = labels_tensor(ctx.train_set, ctx.device)
         self.neighbours = torch.zeros(n, k, dtype=torch.int64, device=self.neighbours.device)  # restore target
+        self.momentum = effective_momentum(self.cfg, ctx.cfg, n)
 
     def on_epoch_start(self, epoch: int, ctx) -> None:
         with self.embedding_output("g"):  # student g (raw, 1024-d) of the no-augmentation view
@@ -198,14 +217,15 @@ class STML(EmbedOutputMixin, Method):
 
     def on_before_optimizer_step(self, step: int, ctx) -> None:
         if not self.cfg.ema_after_step:
-            ema_update_(self.teacher, self.model, self.cfg.teacher_momentum)
+            ema_update_(self.teacher, self.model, self.momentum)
 
     def on_after_step(self, step: int, ctx) -> None:
         if self.cfg.ema_after_step:
-            ema_update_(self.teacher, self.model, self.cfg.teacher_momentum)
+            ema_update_(self.teacher, self.model, self.momentum)
 
     def on_epoch_end(self, epoch: int, ctx) -> dict[str, Any]:
         pairs, same, rows = self.pos_counts.tolist()  # global batches: the same on every rank
         return {"pos_precision": same / pairs if pairs else None,  # None (null): no pair had W > 0.5
+                "teacher_momentum": self.momentum,
                 "pos_pairs_per_row": pairs / rows if rows else 0.0,
                 "nn_precision": neighbour_precision(self.neighbours, self._labels)}
