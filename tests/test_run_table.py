@@ -169,7 +169,7 @@ def test_table_run_executes_notebooks_continues_after_a_failure_and_rebuilds_mar
     rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ") and "(`" in line}
     for method in ("pretrained", "spreading"):  # ours filled in: "paper / ours" with a number after the slash
         cells = [c.strip() for c in rows[next(k for k in rows if f"(`{method}`)" in k)].split("|")[2:-1]]
-        assert len(cells) == 5 and all(not c.endswith("/ —") for c in cells), cells
+        assert len(cells) == 6 and all(not c.endswith("/ —") for c in cells), cells  # + R@1 (pooled)
     supervised = next(v for k, v in rows.items() if "(`supervised`)" in k)
     assert "60.23 / —" in supervised  # paper's number, no result of ours
     assert sorted(p.name for p in (env / "results" / "standin" / T1).glob("*.csv")) == ["pretrained.csv",
@@ -196,7 +196,7 @@ def test_train_row_under_torchrun_trains_on_two_ranks_and_writes_results_once(en
     assert sorted(p.name for p in folder.iterdir()) == ["spreading.csv", "spreading.json"]
     assert not list(folder.glob(".*"))  # no temporary files left by a second writer
     csv = (folder / "spreading.csv").read_text().splitlines()
-    assert len(csv) == 1 + 5 and all(",spreading," in line for line in csv[1:])
+    assert len(csv) == 1 + 6 and all(",spreading," in line for line in csv[1:])  # R@1,2,4,8, NMI, pooled R@1
     [run_dir] = (env / "runs" / "standin" / T1).iterdir()
     record = json.loads((run_dir / DDP_RECORD).read_text())
     assert record["world_size"] == 2 and record["backend"] == "gloo" and record["skipped"] == []
