@@ -159,19 +159,46 @@ def resolve_params(table: str, params_file=None, overrides: Optional[Mapping[str
         raise ConfigError(f"no method given for {table}. Fix: -p method <name> ({', '.join(METHODS)}).")
     if method not in METHODS:
         METHODS[method]  # raises ConfigError naming the methods
+    settings: dict = {}
     if user.get("data_root") is None:  # stand-in scale first; the user's files and overrides win
+        settings, table_file = table_method_settings(table, method)
         standin_files = [STANDIN_PARAMS, *(p for p in (STANDIN_PARAMS.parent / "standin" / f"{method}.yaml",)
                                            if p.is_file())]
         files = [*standin_files, *files]
-    rest, method_params, train_params = _split_params(method, {**_read_flat(files), **params})
+    rest, method_params, train_params = _split_params(method, {**settings, **_read_flat(files), **params})
     cfgs = load_configs({"run": RunConfig, "model": ModelConfig}, None, rest)
     run: RunConfig = cfgs["run"]
     if run.table != table:
         raise ConfigError(f"this is {table}, but the parameters say table={run.table!r}. Fix: drop `table`.")
     shared = {"seed": run.seed, "device": run.device, "deterministic": run.deterministic,
               "num_workers": run.data.num_workers}
+    shown = [str(f) for f in files]
+    if settings:
+        shown.insert(0, f"{table_file} (method settings only: {', '.join(sorted(settings))})")
     return {"run": run, "model": cfgs["model"], "method": method_config(method, method_params),
-            "train": train_config(method, {**train_params, **shared}), "files": [str(f) for f in files]}
+            "train": train_config(method, {**train_params, **shared}), "files": shown}
+
+
+# What the table's paper-scale file says about the method itself (the recipe the thesis names: the CUB-only 1-NN
+# partners of Spreading, STML's (q, k), delta and momentum per dataset, InsCLR's thresholds...) also holds on the
+# stand-in; its scale (backbone, image size, epochs, lr, batch, workers) does not and comes from params/standin*.
+_MODEL_SETTINGS = ("pooling", "augmentation")
+# method fields that are schedule or scale, not the method: the stand-in layer sizes them
+_SCALE_FIELDS = {"pool_size", "memory_draw", "memory_start_step", "memory_use_step", "memory_exclude",
+                 "impr_max_steps", "impr_milestones", "impr_batch_size", "impr_pool_columns"}
+
+
+def table_method_settings(table: str, method: str) -> tuple[dict, Path]:
+    """The method-level settings of ``params/<table>/<method>.yaml`` (its method Config fields, pooling and
+    augmentation), for the stand-in; ({}, path) when the table has no file for the method."""
+    from ..methods.schedule import method_config_class
+
+    path = REPO_ROOT / "params" / table / f"{method}.yaml"
+    if not path.is_file():
+        return {}, path
+    keys = ({f.name for f in fields(method_config_class(method))} | set(_MODEL_SETTINGS)) - _SCALE_FIELDS
+    chosen = {k: v for k, v in read_params_file(path).items() if k in keys}
+    return chosen, path.relative_to(REPO_ROOT)
 
 
 def open_train_set(spec: TableSpec, root: Path, run: RunConfig, standin: bool):
@@ -319,7 +346,8 @@ def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | N
     paths = write_results(table, run.method, rows, provenance, results_dir=run.output_dir)
     ours = pd.DataFrame(rows).assign(method=run.method)
     return RowResult(table, run.method, standin, pd.DataFrame(rows), side_by_side(table, ours),
-                     render_table(table, run.output_dir, standin=standin), paths, provenance, info)
+                     render_table(table, run.output_dir, standin=standin, size=run.data.standin_size if standin
+                                  else None), paths, provenance, info)
 
 
 def run_notebook_row(table: str, namespace: Mapping[str, Any], *, progress: bool = True) -> RowResult:
