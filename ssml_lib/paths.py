@@ -27,3 +27,29 @@ def results_dir() -> Path:
 
 def runs_dir() -> Path:
     return Path(os.environ.get("SSML_RUNS", REPO_ROOT / "runs"))
+
+
+def recording() -> bool:
+    """True inside ``python -m ssml_lib.experiments.record`` (it sets ``SSML_RECORD=1`` for its notebooks)."""
+    return os.environ.get("SSML_RECORD") == "1"
+
+
+def standin_results_base(size: str | None = None) -> Path:
+    """The folder of stand-in results (``<table>/``, ``<table>.md``, ``figures/``, ``executed/``).
+
+    The committed ``results/standin/`` is written only by the record command (or where ``SSML_RESULTS`` says,
+    as tests do); every other stand-in run -- a notebook, the demo, nbval, ``run_table`` -- writes to
+    ``runs/results/standin-<size>/`` (git-ignored), so no run overwrites a recorded result and sizes never mix.
+    """
+    if recording() or "SSML_RESULTS" in os.environ:
+        return results_dir() / "standin"
+    return runs_dir() / "results" / f"standin-{size or 'default'}"
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository when it lies inside it (records stay valid in any clone)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .errors import ConfigError
 from .io import atomic_write_text
-from .paths import REPO_ROOT, results_dir as _default_results_dir
+from .paths import REPO_ROOT, results_dir as _default_results_dir, standin_results_base
 
 REFERENCE_DIR = REPO_ROOT / "results" / "reference"
 KEYS = ["method", "dataset", "metric", "setting"]
@@ -38,12 +38,27 @@ def _check_name(kind: str, name: str) -> str:
     return name
 
 
-def table_dir(table: str, *, standin: bool, results_dir: str | Path | None = None) -> Path:
+def results_base(*, standin: bool, results_dir: str | Path | None = None, size: str | None = None) -> Path:
+    """The folder holding ``<table>/`` and ``<table>.md``: ``results_dir`` (stand-in: its ``standin/``) when
+    given, else ``results/`` for real data and :func:`ssml_lib.paths.standin_results_base` for the stand-in."""
+    if results_dir is not None:
+        return Path(results_dir) / "standin" if standin else Path(results_dir)
+    return standin_results_base(size) if standin else _default_results_dir()
+
+
+def table_dir(table: str, *, standin: bool, results_dir: str | Path | None = None, size: str | None = None) -> Path:
     if table in _RESERVED:
         raise ConfigError(f"table name {table!r} is reserved for results/{table}/. Fix: name the table after its "
                           "notebook, e.g. 'table7_gldv2'.")
-    root = Path(results_dir) if results_dir is not None else _default_results_dir()
-    return (root / "standin" if standin else root) / _check_name("table", table)
+    return results_base(standin=standin, results_dir=results_dir, size=size) / _check_name("table", table)
+
+
+def standin_size_of(provenance: Mapping[str, Any]) -> str | None:
+    """The stand-in size a provenance record was made at (None for real data or old records)."""
+    try:
+        return provenance["params"]["run"]["data"]["standin_size"]
+    except (KeyError, TypeError):
+        return None
 
 
 def _standin_of(provenance: Mapping[str, Any]) -> bool:
@@ -108,26 +123,29 @@ def write_results(table: str, method: str, rows: pd.DataFrame | Sequence[Mapping
     standin = _standin_of(provenance)
     df = _tidy(table, method, rows, standin)
     record = json.dumps(provenance, indent=2, sort_keys=False, default=str)  # fails here, before any write
-    folder = table_dir(table, standin=standin, results_dir=results_dir)
+    size = standin_size_of(provenance) if standin else None
+    folder = table_dir(table, standin=standin, results_dir=results_dir, size=size)
     paths = {"csv": folder / f"{method}.csv", "json": folder / f"{method}.json",
              "md": folder.parent / f"{table}.md"}
     atomic_write_text(paths["csv"], df.to_csv(index=False))
     atomic_write_text(paths["json"], record + "\n")
-    atomic_write_text(paths["md"], render_table(table, results_dir, standin=standin))
+    atomic_write_text(paths["md"], render_table(table, results_dir, standin=standin, size=size))
     return paths
 
 
-def load_results(table: str, *, standin: bool, results_dir: str | Path | None = None) -> pd.DataFrame:
+def load_results(table: str, *, standin: bool, results_dir: str | Path | None = None,
+                 size: str | None = None) -> pd.DataFrame:
     """All methods' rows of one table (empty frame if none yet)."""
-    folder = table_dir(table, standin=standin, results_dir=results_dir)
+    folder = table_dir(table, standin=standin, results_dir=results_dir, size=size)
     frames = [pd.read_csv(p, keep_default_na=False, dtype={"setting": str}) for p in sorted(folder.glob("*.csv"))]
     if not frames:
         return pd.DataFrame(columns=["table", "method", "dataset", "metric", "value", "setting", "standin"])
     return pd.concat(frames, ignore_index=True)
 
 
-def load_provenance(table: str, *, standin: bool, results_dir: str | Path | None = None) -> dict[str, dict]:
-    folder = table_dir(table, standin=standin, results_dir=results_dir)
+def load_provenance(table: str, *, standin: bool, results_dir: str | Path | None = None,
+                    size: str | None = None) -> dict[str, dict]:
+    folder = table_dir(table, standin=standin, results_dir=results_dir, size=size)
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
 
 
@@ -205,9 +223,12 @@ def _provenance_lines(records: Mapping[str, dict], folder: str) -> list[str]:
     return lines
 
 
-def render_table(table: str, results_dir: str | Path | None = None, *, standin: bool = False) -> str:
+def render_table(table: str, results_dir: str | Path | None = None, *, standin: bool = False,
+                 size: str | None = None) -> str:
     """Markdown: per dataset, one row per method (and setting), cells "paper / ours", then provenance."""
-    ours = load_results(table, standin=standin, results_dir=results_dir)
+    ours = load_results(table, standin=standin, results_dir=results_dir, size=size)
+    records = load_provenance(table, standin=standin, results_dir=results_dir, size=size)
+    sizes = sorted({standin_size_of(r) or "unknown" for r in records.values()})
     sbs = side_by_side(table, ours)
     try:
         ref = load_reference(table)
@@ -216,8 +237,9 @@ def render_table(table: str, results_dir: str | Path | None = None, *, standin: 
         unit = "GPU hours" if (ref["unit"] == "GPU hours").all() else "%"
     except ConfigError:
         caption, printed, unit = "no paper numbers for this table", {}, "%"
-    label = ("**STAND-IN DATA**: 'ours' come from small synthetic stand-in datasets in the real layouts; they "
-             "check that the pipeline runs and are not comparable with the paper's numbers."
+    label = ("**STAND-IN DATA** (stand-in size: " + (", ".join(sizes) or "none yet") + "): 'ours' come from small "
+             "synthetic stand-in datasets in the real layouts, a convnet4 at 48 px and CPU-minute schedules; they "
+             "are not comparable with the paper's numbers (docs/standin.md)."
              if standin else "**Real data**: 'ours' come from the real datasets (fingerprints below).")
     out = [f"# {table}{' (STAND-IN DATA)' if standin else ''}", "", f"{caption}", "", label, "",
            f"Cells: paper / ours ({unit}); — means no number. Generated by `ssml_lib.results`; do not edit.", ""]
@@ -242,7 +264,6 @@ def render_table(table: str, results_dir: str | Path | None = None, *, standin: 
                 cells.append(f"{paper} / {_fmt(r['ours'])}")
             out.append(f"| {name} | " + " | ".join(cells) + " |")
         out.append("")
-    records = load_provenance(table, standin=standin, results_dir=results_dir)
     out += ["## Provenance", ""]
     out += _provenance_lines(records, table) if records else ["No runs recorded yet."]
     return "\n".join(out) + "\n"

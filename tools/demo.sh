@@ -7,6 +7,7 @@ bash tools/install.sh
 . .venv/bin/activate
 export MPLBACKEND=Agg
 nb=${SSML_NOTEBOOK:-table1_cub_pretrained}
-mkdir -p results/executed
-papermill -k python3 "notebooks/${nb}.ipynb" "results/executed/${nb}.ipynb" "$@"
-echo "Executed notebook: results/executed/${nb}.ipynb"
+# stand-in runs write to runs/ (git-ignored); only python -m ssml_lib.experiments.record writes results/standin/
+mkdir -p runs/executed
+papermill -k python3 "notebooks/${nb}.ipynb" "runs/executed/${nb}.ipynb" "$@"
+echo "Executed notebook: runs/executed/${nb}.ipynb"

@@ -28,10 +28,11 @@ from matplotlib.figure import Figure
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from ..paths import results_dir as _results_dir
+from ..paths import shown_path
+from ..results import results_base
 from ..provenance import collect_provenance
 from ..results import load_reference
-from .figures import FigureResult, data_label, figures_dir, save_figure
+from .figures import FigureResult, data_label, save_figure
 from .tables import TABLES
 
 TABLE = "table10_cost"
@@ -101,7 +102,7 @@ def cost_record(path: str | Path) -> Optional[dict]:
             "data": "stand-in" if standin else "real", "device": device.get("summary", "unknown"),
             "devices": devices, "unit": "GPU hours" if gpu else "CPU hours", "wall_h": wall_h,
             "hours": hours, "train_h": train * devices / 3600.0 if training else None,
-            "timestamp": rec.get("timestamp_utc"), "record": str(path)}
+            "timestamp": rec.get("timestamp_utc"), "record": shown_path(path)}
 
 
 def cost_records(results_root: str | Path | None = None,
@@ -112,16 +113,17 @@ def cost_records(results_root: str | Path | None = None,
     if bad or not include:
         raise ConfigError(f"include must name 'standin' and/or 'real', got {list(include)}. Fix: e.g. "
                           "['standin', 'real'].")
-    root = Path(results_root) if results_root is not None else _results_dir()
     rows = []
-    for path in sorted(root.rglob("*.json")) if root.is_dir() else []:
-        parts = path.relative_to(root).parts
-        tree = "standin" if parts[0] == "standin" else "real"
-        if tree not in include or _SKIPPED_FOLDERS & set(parts[:-1]):
-            continue
-        row = cost_record(path)
-        if row is not None and (row["data"] == "stand-in") == (tree == "standin"):
-            rows.append(row)
+    for tree in include:
+        standin = tree == "standin"
+        base = results_base(standin=standin, results_dir=results_root, size="default")
+        for path in sorted(base.rglob("*.json")) if base.is_dir() else []:
+            parts = path.relative_to(base).parts
+            if (not standin and parts[0] == "standin") or _SKIPPED_FOLDERS & set(parts[:-1]):
+                continue
+            row = cost_record(path)
+            if row is not None and (row["data"] == "stand-in") == standin:
+                rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -210,7 +212,6 @@ def build_cost_table(results_root: str | Path | None = None,
     start = time.time()
     include = [include] if isinstance(include, str) else list(include)
     records = cost_records(results_root, include)
-    root = Path(results_root) if results_root is not None else _results_dir()
     result = FigureResult(TABLE, standin=True, figures={}, paths={}, notes=(
         "Cost of each table row's provenance record = its wall time outside training on one device + its "
         "training time x the training world size (training time from the stage records where the row reused a "
@@ -228,15 +229,16 @@ def build_cost_table(results_root: str | Path | None = None,
         markdown.append(md)
         key = "standin" if standin else "real"
         result.tables[key] = table
-        folder = root / "standin" if standin else root
+        folder = results_base(standin=standin, results_dir=results_root, size="default")
         fig = plot_cost(table, title=f"Table 10: compute cost, thesis vs ours ({data_label(standin)})")
         result.figures[key] = fig
         if mine.empty:
             continue  # nothing of ours to record yet: show, write nothing
-        result.paths[f"{key}_png"] = save_figure(fig, figures_dir(standin, root) / f"{TABLE}.png")
+        result.paths[f"{key}_png"] = save_figure(fig, folder / "figures" / f"{TABLE}.png")
         result.paths[f"{key}_md"] = atomic_write_text(folder / f"{TABLE}.md", md)
         result.paths[f"{key}_csv"] = atomic_write_text(folder / f"{TABLE}.csv", table.to_csv(index=False))
-        prov = collect_provenance({"table": TABLE, "include": include, "results_root": str(root)}, standin=standin,
+        prov = collect_provenance({"table": TABLE, "include": include, "results_root": shown_path(folder)},
+                                  standin=standin,
                                   data_fingerprint=None, wall_time_s=time.time() - start,
                                   extra={"records": mine["record"].tolist()})
         result.paths[f"{key}_json"] = atomic_write_text(folder / f"{TABLE}.json", json.dumps(prov, indent=2) + "\n")

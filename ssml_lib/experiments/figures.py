@@ -27,7 +27,6 @@ from matplotlib.patches import Rectangle
 
 from ..errors import ConfigError
 from ..io import atomic_write_bytes
-from ..paths import results_dir as _results_dir
 
 MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR = "green", "red", "black"
 STANDIN_LABEL = "STAND-IN DATA (synthetic; not comparable with the paper)"
@@ -196,10 +195,12 @@ def thumbnail(image: Any, side: int = 128) -> Any:
 # ---------------------------------------------------------------- output
 
 
-def figures_dir(standin: bool, results_dir: str | Path | None = None) -> Path:
-    """``results/figures`` for real data, ``results/standin/figures`` for the stand-in."""
-    root = Path(results_dir) if results_dir is not None else _results_dir()
-    return (root / "standin" if standin else root) / "figures"
+def figures_dir(standin: bool, results_dir: str | Path | None = None, size: str | None = None) -> Path:
+    """``results/figures`` for real data; for the stand-in ``figures/`` in its results folder
+    (:func:`ssml_lib.results.results_base`: recorded ``results/standin/``, else ``runs/results/standin-<size>/``)."""
+    from ..results import results_base
+
+    return results_base(standin=standin, results_dir=results_dir, size=size) / "figures"
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:

@@ -158,7 +158,7 @@ def neighbour_figure(method: str = "spreading", *, datasets=("cub200", "cars196"
                               labels[queries].tolist(), labels[neighbours].tolist(), title=title)
         key = f"{dataset}_{method}"
         figures[key] = fig
-        paths[key] = save_figure(fig, figures_dir(standin, run.output_dir) / f"{FIGURE}_{key}_{cfg.init}.png")
+        paths[key] = save_figure(fig, figures_dir(standin, run.output_dir, run.data.standin_size) / f"{FIGURE}_{key}_{cfg.init}.png")
         record[key] = {"table": table, "params": {k: to_dict(row.resolved[k]) for k in ("run", "model", "method",
                                                                                           "train")},
                        "queries": queries.tolist(), "neighbours": neighbours.tolist(),
@@ -169,7 +169,7 @@ def neighbour_figure(method: str = "spreading", *, datasets=("cub200", "cars196"
                                     standin=standin, data_fingerprint=";".join(
                                         f"{k}={v['data_fingerprint']}" for k, v in record.items()),
                                     wall_time_s=time.time() - start, extra={"figure": FIGURE, "rows": record})
-    json_path = figures_dir(standin, run.output_dir) / f"{FIGURE}_{method}_{cfg.init}.json"
+    json_path = figures_dir(standin, run.output_dir, run.data.standin_size) / f"{FIGURE}_{method}_{cfg.init}.json"
     paths["provenance"] = atomic_write_text(json_path, json.dumps(provenance, indent=2, default=str) + "\n")
     notes = ("Each row: a test query (black frame) and its nearest test images by cosine, itself excluded; the "
              "number above each image is its class; green frame = same class as the query, red = another class. "

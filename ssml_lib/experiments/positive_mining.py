@@ -268,7 +268,8 @@ def positive_mining_figure(methods=("spreading", "insclr", "stml"), *, table: st
     runs = {m: train_with_snapshots(m, cfg.table, _params_file(cfg, m), per_method[m], n_anchors=cfg.n_anchors,
                                     progress=progress) for m in cfg.methods}
     standin = next(iter(runs.values()))["standin"]
-    out = figures_dir(standin, next(iter(runs.values()))["resolved"]["run"].output_dir)
+    first_run = next(iter(runs.values()))["resolved"]["run"]
+    out = figures_dir(standin, first_run.output_dir, first_run.data.standin_size)
     figures, paths, shown = {}, {}, {}
     for m, r in runs.items():
         snaps = read_snapshots(r["run_dir"])

@@ -7,7 +7,8 @@
 
 For each method, ``notebooks/<table>.ipynb`` is executed by papermill (kernel ``python3``, no progress bar,
 cell output logged) into ``results/executed/<table>__<method>.ipynb`` (stand-in runs:
-``results/standin/executed/``, so stand-in and real copies never mix). With ``--data-root`` (paper scale)
+``runs/results/standin-<size>/executed/``, or ``results/standin/executed/`` when recording, so stand-in and real
+copies never mix). With ``--data-root`` (paper scale)
 ``<params-dir>/<table>/<method>.yaml`` is given as ``params_file`` when it exists; on the stand-in the runner
 layers ``params/standin*.yaml`` itself. ``-p NAME VALUE`` goes to every method (papermill's typing);
 ``-p METHOD.NAME VALUE`` to that method only.
@@ -15,7 +16,7 @@ layers ``params/standin*.yaml`` itself. ``-p NAME VALUE`` goes to every method (
 Every method's parameters are checked (the same typed configs the notebook uses) before any notebook runs:
 methods with bad parameters are reported and skipped; if none is left, nothing runs (exit 2). A method that
 fails while running does not stop the others; failures are listed at the end and the exit status is 1. The
-table's Markdown (``results/<table>.md`` or ``results/standin/<table>.md``) is rebuilt from the CSVs at the end.
+table's Markdown (``results/<table>.md``, stand-in: beside its CSVs) is rebuilt from the CSVs at the end.
 Paths follow ``SSML_RESULTS``/``SSML_RUNS``/``SSML_CACHE``, which the kernels inherit; in CI set
 ``TQDM_DISABLE=1`` so progress bars do not flood the logged cell output.
 
@@ -58,10 +59,11 @@ class MethodPlan:
     namespace: dict                       # the notebook's parameters after injection (defaults + injected)
     params_file: Optional[str]
     standin: bool
-    results_dir: Optional[str]            # -p output_dir, else None (ssml_lib.paths.results_dir())
+    results_dir: Optional[str]            # -p output_dir, else None (the default results folders)
     train_command: Optional[list] = None  # torchrun command (--gpus N > 1), else None
     files: list = field(default_factory=list)  # the params files the runner will read, in order
     error: Optional[str] = None           # why the parameters were refused (the notebook is not run)
+    size: Optional[str] = None            # the stand-in size (None on real data)
 
 
 @dataclass
@@ -120,18 +122,15 @@ def _split_scoped(parameters: Mapping[str, Any]) -> tuple[dict, dict]:
 
 
 def _shown(path: Path | str) -> str:
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    from ..paths import shown_path
+
+    return shown_path(path)
 
 
-def _executed_dir(standin: bool, results_dir: Optional[str]) -> Path:
-    from ..paths import results_dir as default_results_dir
+def _executed_dir(standin: bool, results_dir: Optional[str], size: Optional[str] = None) -> Path:
+    from ..results import results_base
 
-    root = Path(results_dir) if results_dir is not None else default_results_dir()
-    return (root / "standin" if standin else root) / "executed"
+    return results_base(standin=standin, results_dir=results_dir, size=size) / "executed"
 
 
 def plan_table(table: str, *, methods: Optional[Sequence[str]] = None, data_root: Optional[str] = None,
@@ -172,8 +171,10 @@ def plan_table(table: str, *, methods: Optional[Sequence[str]] = None, data_root
                 params_file = injected["params_file"] = namespace["params_file"] = _shown(candidate)
         results_dir = namespace.get("output_dir")
         standin = namespace.get("data_root") is None
-        plan = MethodPlan(table, method, notebook, _executed_dir(standin, results_dir) / f"{table}__{method}.ipynb",
-                          injected, namespace, params_file, standin, results_dir)
+        size = namespace.get("standin_size") or "default"
+        plan = MethodPlan(table, method, notebook,
+                          _executed_dir(standin, results_dir, size) / f"{table}__{method}.ipynb",
+                          injected, namespace, params_file, standin, results_dir, size=size if standin else None)
         try:  # the notebook's own check (run_notebook_row), before anything runs
             overrides = {k: v for k, v in namespace.items() if k != "params_file"}
             plan.files = resolve_row(table, params_file, overrides)["files"]
@@ -219,13 +220,14 @@ def _execute(plan: MethodPlan, *, log_output: bool, execution_timeout: Optional[
     return None
 
 
-def rebuild_markdown(table: str, *, standin: bool, results_dir: Optional[str] = None) -> Path:
+def rebuild_markdown(table: str, *, standin: bool, results_dir: Optional[str] = None,
+                     size: Optional[str] = None) -> Path:
     """Write ``<table>.md`` from every CSV of the table (stand-in or real); return its path."""
     from ..io import atomic_write_text
     from ..results import render_table, table_dir
 
-    path = table_dir(table, standin=standin, results_dir=results_dir).parent / f"{table}.md"
-    atomic_write_text(path, render_table(table, results_dir, standin=standin))
+    path = table_dir(table, standin=standin, results_dir=results_dir, size=size).parent / f"{table}.md"
+    atomic_write_text(path, render_table(table, results_dir, standin=standin, size=size))
     return path
 
 
@@ -252,7 +254,7 @@ def run_table(table: str, *, dry_run: bool = False, log_output: bool = True,
                 say(shlex.join(["torchrun", *plan.train_command[3:]]))
             say(shlex.join(papermill_command(plan)))
         for standin in sorted({p.standin for p in runnable}):
-            md = _executed_dir(standin, runnable[0].results_dir).parent / f"{table}.md"
+            md = _executed_dir(standin, runnable[0].results_dir, runnable[0].size).parent / f"{table}.md"
             say(f"# then rebuild {_shown(md)} from the CSVs")
         return TableRun(table, plans, outcomes, [])
     for plan in plans:
@@ -272,8 +274,8 @@ def run_table(table: str, *, dry_run: bool = False, log_output: bool = True,
                                       else None, error or ""))
         say(f"[{table}] {plan.method}: {'done' if error is None else 'FAILED'} in {seconds:.0f} s"
             + (f": {error}" if error else ""))
-    markdown = [rebuild_markdown(table, standin=s, results_dir=r)
-                for s, r in dict.fromkeys((p.standin, p.results_dir) for p in runnable)]
+    markdown = [rebuild_markdown(table, standin=s, results_dir=r, size=z)
+                for s, r, z in dict.fromkeys((p.standin, p.results_dir, p.size) for p in runnable)]
     order = {p.method: i for i, p in enumerate(plans)}
     outcomes.sort(key=lambda o: order[o.method])
     say("", f"{table}: {len(outcomes) - sum(not o.ok for o in outcomes)}/{len(outcomes)} methods ok")
