@@ -11,8 +11,8 @@ from matplotlib.patches import Rectangle
 
 from ssml_lib.errors import ConfigError, SsmlError
 from ssml_lib.experiments.cost import build_cost_table, cost_records, cost_table, run_cost_notebook
-from ssml_lib.experiments.figures import (MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR, plot_mined_positives,
-                                          plot_neighbours, plot_precision_curves)
+from ssml_lib.experiments.figures import (MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR, REJECTED_COLOUR,
+                                          plot_mined_positives, plot_neighbours, plot_precision_curves)
 from ssml_lib.experiments.neighbours import query_neighbours, run_neighbours_notebook
 from ssml_lib.experiments.positive_mining import (MINING_RULES, pick_points, read_precision_curves,
                                                   read_snapshots, run_positive_mining_notebook)
@@ -68,6 +68,17 @@ def test_plot_mined_positives_frames_and_empty_points():
     assert "none" in texts and "epoch 1" in texts and "epoch 5" in texts
     with pytest.raises(ConfigError, match="training points"):
         plot_mined_positives([_img(0)], [3], [[[_img(1)]]], [[[3]]], point_names=["a", "b"])
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["query / anchor", "same class", "another class"]
+
+
+def test_plot_mined_positives_shows_turned_down_candidates_in_grey():
+    fig = plot_mined_positives([_img(0)], [3], [[[]]], [[[]]], point_names=["epoch 1"], n_show=3,
+                               rejected_images=[[[_img(1), _img(2)]]], rejected_labels=[[[3, 4]]])
+    frames = [f for ax in fig.axes for f in _frames(ax)]
+    assert [k for k, _ in frames] == ["query", "rejected", "rejected"]
+    assert {c for k, c in frames if k == "rejected"} == {to_rgba(REJECTED_COLOUR)}
+    assert "candidate turned down by the method's selection" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
 def test_query_neighbours_excludes_self_and_breaks_ties_by_index():
@@ -109,8 +120,13 @@ def test_precision_curves_and_snapshots_from_hand_written_logs(tmp_path):
     assert [(s["stage"], s["epoch"], s["cum_epoch"], s["positives"]) for s in snaps] == [
         ("cycle2_base", 1, 1, {4: [1, 2]}), ("cycle2_base", 2, 2, {4: [2]}), ("cycle10_impr", 1, 3, {4: []})]
     fig = plot_precision_curves(df)
-    assert [line.get_label() for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")] == [
-        "insclr", "spreading"]
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["InsCLR", "Spreading", "a new stage (cycle, round) begins", "no positive mined"]
+    # the epochs without a positive are marked (x at 0), not dropped silently
+    marks = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "x"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [2, 3]
+    # the x axis counts whole epochs
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
     with pytest.raises(ConfigError, match="does not exist"):
         read_precision_curves({"stml": tmp_path / "missing"})
 
@@ -131,6 +147,19 @@ def test_mining_rules_read_the_methods_state():
     assert MINING_RULES["spreading"](plain, None, anchors) == [[0], [2]]  # the anchor's own second view
     swapped = SimpleNamespace(partner=torch.tensor([1, 1, 0]))
     assert MINING_RULES["spreading"](swapped, None, anchors) == [[1], [0]]
+
+
+def test_insclr_rule_logs_accepted_and_turned_down_candidates():
+    from ssml_lib.experiments.positive_mining import REJECTED_KEY, SNAPSHOT_KEY, snapshot_fn
+
+    feats = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [1.0, 0.05]]), dim=1)
+    insclr = SimpleNamespace(pool=torch.tensor([[1, 2], [0, 3], [3, 0], [1, 0]]), cfg=SimpleNamespace(num_neighbors=2),
+                             _threshold=lambda: 0.9)
+    ctx = SimpleNamespace(datasets={"noaug": list(range(4))},
+                          embed=lambda subset: feats[torch.as_tensor(subset.indices)])
+    rec = snapshot_fn("insclr", [0, 2])(insclr, ctx)
+    assert rec[SNAPSHOT_KEY] == {"0": [1], "2": []}  # cos(0, 1) = 0.995 passes, cos(0, 2) = 0 and cos(2, .) fail
+    assert rec[REJECTED_KEY] == {"0": [2], "2": [3, 0]}
 
 
 # ---------------------------------------------------------------- cost table

@@ -28,7 +28,11 @@ from matplotlib.patches import Rectangle
 from ..errors import ConfigError
 from ..io import atomic_write_bytes
 
-MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR = "green", "red", "black"
+MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR, REJECTED_COLOUR = "green", "red", "black", "0.6"
+DISPLAY_NAMES = {"spreading": "Spreading", "stml": "Self-Taught (STML)", "insclr": "InsCLR", "isl": "ISL",
+                 "mom": "Mining on Manifolds", "supervised": "Supervised", "pretrained": "pre-trained network"}
+FRAME_MEANINGS = {"query": "query / anchor", "match": "same class", "mismatch": "another class",
+                  "rejected": "candidate turned down by the method's selection"}
 STANDIN_LABEL = "STAND-IN DATA (synthetic; not comparable with the paper)"
 _FRAME_WIDTH = 4.0
 
@@ -52,7 +56,8 @@ def _as_array(image: Any) -> np.ndarray:
 
 def _framed_image(ax, image: Any, label: Any, kind: str) -> None:
     """``image`` in ``ax`` with its class number above and a frame of the ``kind``'s colour."""
-    colour = {"query": QUERY_COLOUR, "match": MATCH_COLOUR, "mismatch": MISMATCH_COLOUR}[kind]
+    colour = {"query": QUERY_COLOUR, "match": MATCH_COLOUR, "mismatch": MISMATCH_COLOUR,
+              "rejected": REJECTED_COLOUR}[kind]
     ax.imshow(_as_array(image))
     ax.set_xticks([])
     ax.set_yticks([])
@@ -61,6 +66,15 @@ def _framed_image(ax, image: Any, label: Any, kind: str) -> None:
     ax.set_title(str(label), fontsize=9, pad=3)
     ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, edgecolor=colour,
                            linewidth=_FRAME_WIDTH, clip_on=False, label=kind))
+
+
+def frame_legend(fig: Figure, kinds: Sequence[str], *, y: float = 0.0) -> None:
+    """A legend of the frame colours used, below the panels."""
+    colours = {"query": QUERY_COLOUR, "match": MATCH_COLOUR, "mismatch": MISMATCH_COLOUR, "rejected": REJECTED_COLOUR}
+    handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor=colours[k], linewidth=2.5, label=FRAME_MEANINGS[k])
+               for k in kinds]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, y), handlelength=1.2)
 
 
 def _blank(ax, text: str = "") -> None:
@@ -100,7 +114,8 @@ def plot_neighbours(query_images: Sequence, neighbour_images: Sequence[Sequence]
                 _blank(axes[r, c])
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(h_pad=1.2, w_pad=0.8)  # room for the frames, drawn outside the axes
+    fig.tight_layout(h_pad=1.2, w_pad=0.8, rect=(0, 0.07, 1, 1))  # room for the frames and the legend
+    frame_legend(fig, ["query", "match", "mismatch"])
     return fig
 
 
@@ -108,9 +123,12 @@ def plot_mined_positives(anchor_images: Sequence, anchor_labels: Sequence,
                          positive_images: Sequence[Sequence[Sequence]],
                          positive_labels: Sequence[Sequence[Sequence]], *, point_names: Sequence[str],
                          row_names: Optional[Sequence[str]] = None, n_show: int = 4,
-                         title: Optional[str] = None, cell_inches: float = 1.1) -> Figure:
+                         title: Optional[str] = None, cell_inches: float = 1.1,
+                         rejected_images: Optional[Sequence[Sequence[Sequence]]] = None,
+                         rejected_labels: Optional[Sequence[Sequence[Sequence]]] = None) -> Figure:
     """Rows: anchors (black frame). Column groups: training points (``point_names``); in each group the first
-    ``n_show`` positives mined for the row's anchor at that point, green if of the anchor's class, else red.
+    ``n_show`` positives mined for the row's anchor at that point, green if of the anchor's class, else red,
+    then (grey frames) candidates the method's selection turned down, when given.
     ``positive_images[row][point]`` is a list of images (empty: nothing mined, shown as 'none')."""
     _check_rows("plot_mined_positives anchors", anchor_images, anchor_labels)
     _check_rows("plot_mined_positives positives", positive_images, positive_labels)
@@ -121,11 +139,12 @@ def plot_mined_positives(anchor_images: Sequence, anchor_labels: Sequence,
     # a narrow spacer column before every group keeps the training points apart; a header band holds the title
     # and the point names
     ratios = [1.0] + [0.25, *([1.0] * n_show)] * n_points
-    header = 0.55 + (0.3 if title else 0.0)
-    height = cell_inches * 1.3 * n_rows + header
+    header, footer = 0.55 + (0.3 if title else 0.0), 0.35
+    height = cell_inches * 1.3 * n_rows + header + footer
+    used = {"query"}
     fig = Figure(figsize=(cell_inches * sum(ratios) * 1.1 + (1.2 if row_names else 0.2), height))
     grid = fig.add_gridspec(n_rows, len(ratios), width_ratios=ratios, wspace=0.1, hspace=0.35,
-                            top=1.0 - header / height, bottom=0.02, left=0.02 + (0.1 if row_names else 0.0),
+                            top=1.0 - header / height, bottom=footer / height, left=0.02 + (0.1 if row_names else 0.0),
                             right=0.99)
     for r in range(n_rows):
         if len(positive_images[r]) != n_points or len(positive_labels[r]) != n_points:
@@ -140,10 +159,16 @@ def plot_mined_positives(anchor_images: Sequence, anchor_labels: Sequence,
             fig.add_subplot(grid[r, first]).set_axis_off()
             imgs, labs = positive_images[r][p], positive_labels[r][p]
             _check_rows(f"row {r} point {p}", imgs, labs)
+            kinds = ["match" if lab == anchor_labels[r] else "mismatch" for lab in labs]
+            if rejected_images is not None:
+                extra_imgs, extra_labs = rejected_images[r][p], rejected_labels[r][p]
+                imgs, labs = list(imgs) + list(extra_imgs), list(labs) + list(extra_labs)
+                kinds += ["rejected"] * len(extra_imgs)
             for s in range(n_show):
                 ax = fig.add_subplot(grid[r, first + 1 + s])
                 if s < len(imgs):
-                    _framed_image(ax, imgs[s], labs[s], "match" if labs[s] == anchor_labels[r] else "mismatch")
+                    _framed_image(ax, imgs[s], labs[s], kinds[s])
+                    used.add(kinds[s])
                 else:
                     _blank(ax, "none" if s == 0 else "")
                 if r == 0 and s == 0:
@@ -151,6 +176,7 @@ def plot_mined_positives(anchor_images: Sequence, anchor_labels: Sequence,
                             va="bottom", fontweight="bold")
     if title:
         fig.suptitle(title, fontsize=10, y=1.0 - 0.1 / height, va="top")
+    frame_legend(fig, [k for k in FRAME_MEANINGS if k in used])
     return fig
 
 
@@ -162,20 +188,40 @@ def plot_precision_curves(curves: pd.DataFrame, *, x: str = "cum_epoch", title: 
         raise ConfigError(f"precision curves need columns method, stage, {x}, pos_precision (missing "
                           f"{sorted(missing)}). Fix: build them with ssml_lib.experiments.positive_mining."
                           "read_precision_curves.")
-    fig = Figure(figsize=(6.4, 3.8))
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(7.2, 4.0))
     ax = fig.subplots()
+    handles, staged, empty = [], False, False
+    styles = ["-", "--", "-.", ":"]
     for i, (method, part) in enumerate(curves.groupby("method", sort=False)):
         colour = f"C{i}"
-        ax.plot(part[x], part["pos_precision"], marker="o", markersize=3, color=colour, label=method)
+        valid = part[part["pos_precision"].notna()]
+        # distinct line styles and markers, so lines lying on top of each other (e.g. at 1.0) stay visible
+        ax.plot(valid[x], valid["pos_precision"], marker="os^Dv"[i % 5], markersize=4, color=colour,
+                linestyle=styles[i % len(styles)], linewidth=1.4)
+        handles.append(Line2D([], [], color=colour, marker="os^Dv"[i % 5], linestyle=styles[i % len(styles)],
+                              label=DISPLAY_NAMES.get(method, method)))
+        none = part[part["pos_precision"].isna()]
+        if len(none):  # epochs where the method mined no positive at all: no precision to plot
+            ax.plot(none[x], [0.0] * len(none), linestyle="none", marker="x", color=colour, markersize=6)
+            empty = True
         starts = part.groupby("stage", sort=False)[x].min().iloc[1:]
         for start in starts:
             ax.axvline(start - 0.5, color=colour, linestyle=":", linewidth=0.8)
+            staged = True
+    if staged:
+        handles.append(Line2D([], [], color="grey", linestyle=":", label="a new stage (cycle, round) begins"))
+    if empty:
+        handles.append(Line2D([], [], color="grey", linestyle="none", marker="x", label="no positive mined"))
     ax.set_xlabel("epoch (counted across stages)" if x == "cum_epoch" else x)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("precision of mined positives")
-    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylim(-0.04, 1.04)
     ax.grid(alpha=0.3)
-    if len(curves):
-        ax.legend(fontsize=8)
+    if handles:  # outside the axes: a line at 1.0 is never hidden behind it
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

@@ -30,11 +30,12 @@ from ..config import Config, load_config, notebook_parameters, to_dict
 from ..errors import ConfigError
 from ..io import atomic_write_text
 from ..provenance import collect_provenance
-from .figures import (FigureResult, data_label, figures_dir, plot_mined_positives, plot_precision_curves,
-                      save_figure, thumbnail)
+from .figures import (DISPLAY_NAMES, FigureResult, data_label, figures_dir, plot_mined_positives,
+                      plot_precision_curves, save_figure, thumbnail)
 
 FIGURE = "positive_mining"
 SNAPSHOT_KEY = "mined_positives"
+REJECTED_KEY = "rejected_candidates"  # methods that select among candidates: what the selection turned down
 RULES = {
     "spreading": "the other view: the partner whose augmented view is the anchor's positive (the anchor itself, "
                  "i.e. its second augmentation, unless nn_positive_prob > 0 swaps in its 1-NN)",
@@ -42,12 +43,15 @@ RULES = {
             "images by the student's g on the no-augmentation view, mined at the epoch start)",
     "insclr": "the anchor's top num_neighbors candidates of the stage's candidate pool that pass in-batch "
               "selection (no-augmentation cosine to the anchor >= the stage's threshold) with the model at the "
-              "epoch end; memory-bank positives of the impr stage are not shown",
+              "epoch end; the candidates the selection turned down follow in grey frames; memory-bank positives "
+              "of the impr stage are not shown",
     "isl": "the anchor's affinity set A(i) (links mined by the GAN proxies; empty in round 0)",
     "mom": "the anchor's hard-positive pool P+ (manifold neighbours that are not Euclidean neighbours) computed "
            "with the method's rule on the epoch-end embedding (MOM trains only on graph-mode anchors)",
 }
 
+
+# A rule returns the positives of every anchor, or (positives, rejected candidates) where the method selects.
 
 def _spreading(method, ctx, anchors: torch.Tensor) -> list[list[int]]:
     if not method.partner.numel():  # no NN swap: the positive is the anchor's own second view
@@ -60,15 +64,16 @@ def _stml(method, ctx, anchors: torch.Tensor) -> list[list[int]]:
 
 
 @torch.no_grad()
-def _insclr(method, ctx, anchors: torch.Tensor) -> list[list[int]]:
+def _insclr(method, ctx, anchors: torch.Tensor) -> tuple[list[list[int]], list[list[int]]]:
     cand = method.pool.cpu()[anchors, : method.cfg.num_neighbors]
     threshold = method._threshold()
     if threshold is None:
-        return cand.tolist()
+        return cand.tolist(), [[] for _ in cand]
     items = torch.cat([anchors[:, None], cand], 1)
     emb = ctx.embed(Subset(ctx.datasets["noaug"], items.reshape(-1).tolist())).cpu().reshape(*items.shape, -1)
     cos = (emb[:, :1] * emb[:, 1:]).sum(-1)
-    return [row[ok].tolist() for row, ok in zip(cand, cos >= threshold)]
+    ok = cos >= threshold
+    return [row[k].tolist() for row, k in zip(cand, ok)], [row[~k].tolist() for row, k in zip(cand, ok)]
 
 
 def _isl(method, ctx, anchors: torch.Tensor) -> list[list[int]]:
@@ -99,7 +104,12 @@ def snapshot_fn(method_name: str, anchors) -> Callable:
     idx = torch.as_tensor(np.asarray(anchors), dtype=torch.int64)
 
     def eval_fn(method, ctx) -> dict:
-        return {SNAPSHOT_KEY: {str(int(a)): [int(p) for p in pos] for a, pos in zip(idx, rule(method, ctx, idx))}}
+        out = rule(method, ctx, idx)
+        positives, rejected = out if isinstance(out, tuple) else (out, None)
+        rec = {SNAPSHOT_KEY: {str(int(a)): [int(p) for p in pos] for a, pos in zip(idx, positives)}}
+        if rejected is not None:
+            rec[REJECTED_KEY] = {str(int(a)): [int(p) for p in rej] for a, rej in zip(idx, rejected)}
+        return rec
 
     return eval_fn
 
@@ -161,7 +171,8 @@ def read_snapshots(run_dir: str | Path) -> list[dict]:
             cum += 1
             if SNAPSHOT_KEY in rec:
                 out.append({"stage": stage, "epoch": int(rec["epoch"]) + 1, "cum_epoch": cum,
-                            "positives": {int(a): list(p) for a, p in rec[SNAPSHOT_KEY].items()}})
+                            "positives": {int(a): list(p) for a, p in rec[SNAPSHOT_KEY].items()},
+                            "rejected": {int(a): list(p) for a, p in (rec.get(REJECTED_KEY) or {}).items()}})
     return out
 
 
@@ -280,12 +291,17 @@ def positive_mining_figure(methods=("spreading", "insclr", "stml"), *, table: st
         multi = len({s["stage"] for s in snaps}) > 1
         names = [f"{p['stage']} ep {p['epoch']}" if multi else f"epoch {p['epoch']}" for p in points]
         pos = [[p["positives"][a][: cfg.n_show] for p in points] for a in anchors]
+        rej = [[p["rejected"].get(a, [])[: max(cfg.n_show - len(p["positives"][a]), 0)] for p in points]
+               for a in anchors]
         fig = plot_mined_positives([thumbnail(ds.load_image(a), side) for a in anchors], labels[anchors].tolist(),
                                    [[[thumbnail(ds.load_image(j), side) for j in pt] for pt in row] for row in pos],
                                    [[labels[pt].tolist() for pt in row] for row in pos], point_names=names,
-                                   n_show=cfg.n_show, title=f"{m}: mined positives on {cfg.table} "
-                                                            f"({data_label(standin)})")
-        figures[m], shown[m] = fig, {"points": names, "anchors": anchors, "positives": pos}
+                                   n_show=cfg.n_show, title=f"{DISPLAY_NAMES.get(m, m)} (`{m}`): mined positives "
+                                                            f"on {cfg.table} ({data_label(standin)})",
+                                   rejected_images=[[[thumbnail(ds.load_image(j), side) for j in pt] for pt in row]
+                                                    for row in rej],
+                                   rejected_labels=[[labels[pt].tolist() for pt in row] for row in rej])
+        figures[m], shown[m] = fig, {"points": names, "anchors": anchors, "positives": pos, "rejected": rej}
         paths[m] = save_figure(fig, out / f"{FIGURE}_{cfg.table}_{m}.png")
     curves = read_precision_curves({m: r["run_dir"] for m, r in runs.items()})
     figures["precision"] = plot_precision_curves(curves, title=f"Precision of mined positives, {cfg.table} "
@@ -303,7 +319,8 @@ def positive_mining_figure(methods=("spreading", "insclr", "stml"), *, table: st
                                             json.dumps(provenance, indent=2, default=str) + "\n")
     notes = ("Rows: anchors from the training set (black frame, class number above). Column groups: points of "
              "training; in each, the first positives the method mined for that anchor, green = same class as the "
-             "anchor, red = another class. What 'mined' means per method:\n\n"
+             "anchor, red = another class, grey = a candidate the method's selection turned down. What 'mined' "
+             "means per method:\n\n"
              + "\n".join(f"- `{m}`: {RULES[m]}" for m in cfg.methods)
              + "\n\nThe curves are each run's logged `pos_precision` (over the whole training set, per epoch).")
     return FigureResult(FIGURE, standin, figures, paths, tables={"precision": curves}, provenance=provenance,
