@@ -1,0 +1,126 @@
+"""Record the stand-in study: every tier-1 table and figure, regenerated from a clean commit into results/standin/.
+
+    python -m ssml_lib.experiments.record                          # everything (a few CPU hours on 2 cores)
+    python -m ssml_lib.experiments.record --tables table1_cub_pretrained --no-figures
+    python -m ssml_lib.experiments.record --dry-run                # what would run
+
+This is the only command that writes the committed ``results/standin/``: notebooks, the demo, nbval and
+``run_table`` write stand-in results to ``runs/results/standin-<size>/`` (git-ignored). Every row runs through
+its notebook (papermill, as ``run_table`` does) at the ``default`` stand-in size with the parameters of
+``params/standin*.yaml`` and the table's method settings, with ``SSML_RECORD=1`` so that results, figures and
+executed notebooks land in ``results/standin/``. Besides the thesis's rows it records, per table, the reference
+rows a reader needs: the untrained network of every scratch table (``pretrained`` = random init there) and
+ISL and MoM on Table 1. At the end it rebuilds Table 10's cost and ``results/standin/README.md`` (the findings
+checklist, :mod:`ssml_lib.experiments.findings`).
+
+The git tree must be clean (``--allow-dirty`` to override), so that every record names the commit it came from.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ConfigError, SsmlError
+from ..paths import REPO_ROOT
+from .tables import TABLES
+
+EXTRA_ROWS = {
+    "table1_cub_pretrained": ("isl", "mom"),
+    "table2_cub_scratch": ("pretrained",),
+    "table4_cars_scratch": ("pretrained",),
+    "table6_sop_scratch": ("pretrained",),
+    "table9_gldv2_scratch": ("pretrained",),
+}
+FIGURES = {  # notebook -> parameters
+    "fig20_21_neighbours": [{"method": m} for m in ("spreading", "insclr", "stml")],
+    "positive_mining": [{"table": "table1_cub_pretrained"}, {"table": "table2_cub_scratch"}],
+}
+SIZE = "default"
+
+
+def rows_of(table: str) -> list[str]:
+    return list(TABLES[table].methods) + [m for m in EXTRA_ROWS.get(table, ()) if m not in TABLES[table].methods]
+
+
+def _git_dirty() -> bool:
+    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                         capture_output=True, text=True)
+    return out.returncode != 0 or bool(out.stdout.strip())
+
+
+def _run_figure(name: str, params: dict, *, dry_run: bool, say) -> bool:
+    import papermill
+
+    from ..paths import standin_results_base
+
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", "_".join(str(v) for v in params.values())).strip("_")
+    out = standin_results_base(SIZE) / "executed" / f"{name}__{slug}.ipynb"
+    params = {**params, "standin_size": SIZE} if name != "table10_cost" else params
+    say(f"[{name}] {params} -> {out.relative_to(REPO_ROOT)}")
+    if dry_run:
+        return True
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
+                                   kernel_name="python3", progress_bar=False, cwd=str(REPO_ROOT))
+    except Exception as exc:  # one figure's failure is reported, the rest still run
+        say(f"[{name}] FAILED: {type(exc).__name__}: {str(exc).splitlines()[-1] if str(exc) else ''}")
+        return False
+    return True
+
+
+def record(tables: Sequence[str], *, figures: bool = True, dry_run: bool = False, allow_dirty: bool = False,
+           say=print) -> int:
+    from .findings import write_findings
+    from .run_table import run_table
+
+    unknown = [t for t in tables if t not in TABLES]
+    if unknown:
+        raise ConfigError(f"unknown tables {unknown}; choose from {', '.join(TABLES)}.")
+    if not dry_run and not allow_dirty and _git_dirty():
+        raise ConfigError("the git tree has uncommitted changes, so the records could not name the code they came "
+                          "from. Fix: commit (or stash) first, or pass --allow-dirty for a trial run.")
+    os.environ["SSML_RECORD"] = "1"  # this process and the notebook kernels write results/standin/
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    start, failed = time.time(), []
+    for table in tables:
+        report = run_table(table, methods=rows_of(table), standin_size=SIZE, dry_run=dry_run, log_output=False)
+        failed += [f"{table}/{o.method}" for o in report.failed]
+    if figures:
+        for name, runs in FIGURES.items():
+            for params in runs:
+                if not _run_figure(name, params, dry_run=dry_run, say=say):
+                    failed.append(name)
+        if not _run_figure("table10_cost", {"include": ["standin"]}, dry_run=dry_run, say=say):
+            failed.append("table10_cost")
+    if not dry_run:
+        path = write_findings()
+        say(f"findings: {path.relative_to(REPO_ROOT)}")
+    say(f"recorded in {time.time() - start:.0f} s; {len(failed)} failed" + (f": {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m ssml_lib.experiments.record", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tables", default=",".join(TABLES), help="comma-separated tables (default: all tier-1)")
+    ap.add_argument("--no-figures", dest="figures", action="store_false")
+    ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--allow-dirty", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        return record(args.tables.split(","), figures=args.figures, dry_run=args.dry_run,
+                      allow_dirty=args.allow_dirty)
+    except SsmlError as exc:
+        print(f"record: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
