@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 from typing import Callable, Optional
 
-import pandas as pd
 
 from ..io import atomic_write_text
 from ..paths import REPO_ROOT

@@ -66,6 +66,24 @@ class ClassSplit(torch.utils.data.Dataset):
         return image, label, int(i)
 
 
+def split_training_classes(run) -> tuple[ClassSplit, ClassSplit]:
+    """(fit, validation): the first FIT_CLASSES training classes of the CUB stand-in and the next
+    VALIDATION_CLASSES; the test classes are not opened."""
+    from .datasets import dataset_root
+    from .runner import open_train_set
+    from .tables import get_table
+
+    spec = get_table(TABLE)
+    root = dataset_root(spec.train_dataset, None, standin_size=run.data.standin_size, standin_seed=run.data.standin_seed)
+    train_all = open_train_set(spec, root, run, True)
+    classes = sorted(set(int(c) for c in train_all.labels))
+    if len(classes) < FIT_CLASSES + VALIDATION_CLASSES:
+        raise SsmlError(f"the stand-in has {len(classes)} training classes; the protocol needs "
+                        f"{FIT_CLASSES + VALIDATION_CLASSES}. Use standin_size 'default'.")
+    return (ClassSplit(train_all, classes[:FIT_CLASSES]),
+            ClassSplit(train_all, classes[FIT_CLASSES:FIT_CLASSES + VALIDATION_CLASSES]))
+
+
 def official_lr(method: str) -> float:
     from ..methods.schedule import train_config
 
@@ -78,10 +96,8 @@ def run_candidate(method: str, lr_multiplier: float, head_init: str, *, out_dir:
     from ..data import build_transform
     from ..eval import recall_at_k
     from ..methods.schedule import fit_method
-    from .datasets import dataset_root
     from .evaluate import _embed_both
-    from .runner import NORMALIZATION, init_head_by_pca, initial_model, open_train_set, resolve_device, \
-        resolve_params
+    from .runner import NORMALIZATION, init_head_by_pca, initial_model, resolve_device, resolve_params
     from .tables import get_table
 
     spec = get_table(TABLE)
@@ -94,14 +110,7 @@ def run_candidate(method: str, lr_multiplier: float, head_init: str, *, out_dir:
     resolved = resolve_params(TABLE, None, overrides)
     run, mcfg = resolved["run"], resolved["model"]
     device = resolve_device(run.device)
-    root = dataset_root(spec.train_dataset, None, standin_size=run.data.standin_size, standin_seed=run.data.standin_seed)
-    train_all = open_train_set(spec, root, run, True)
-    classes = sorted(set(int(c) for c in train_all.labels))
-    if len(classes) < FIT_CLASSES + VALIDATION_CLASSES:
-        raise SsmlError(f"the stand-in has {len(classes)} training classes; the protocol needs "
-                        f"{FIT_CLASSES + VALIDATION_CLASSES}. Use standin_size 'default'.")
-    fit_set = ClassSplit(train_all, classes[:FIT_CLASSES])
-    val_set = ClassSplit(train_all, classes[FIT_CLASSES:FIT_CLASSES + VALIDATION_CLASSES])
+    fit_set, val_set = split_training_classes(run)
     size, resize = run.data.image_size, run.data.resize_size
     train_tf = build_transform(mcfg.augmentation, train=True, size=size, resize=resize, normalize=NORMALIZATION)
     test_tf = build_transform(mcfg.augmentation, train=False, size=size, resize=resize, normalize=NORMALIZATION)
@@ -124,6 +133,31 @@ def run_candidate(method: str, lr_multiplier: float, head_init: str, *, out_dir:
             "train_s": round(train_s, 1), "epochs": resolved["train"].epochs, "max_steps": resolved["train"].max_steps,
             "pos_precision": last.get("pos_precision"), "head": head,
             "fit_images": len(fit_set), "val_images": len(val_set)}
+
+
+def start_reference(*, progress: bool = False) -> dict:
+    """The untrained start (stand-in ImageNet, pooled features) on the same validation classes: the bar every
+    candidate is read against (not a candidate)."""
+    from ..data import build_transform
+    from ..eval import recall_at_k
+    from ..methods.views import Transformed
+    from .evaluate import _embed_both
+    from .runner import NORMALIZATION, initial_model, resolve_device, resolve_params
+    from .tables import get_table
+
+    spec = get_table(TABLE)
+    resolved = resolve_params(TABLE, None, {"method": "pretrained"})
+    run, mcfg = resolved["run"], resolved["model"]
+    device = resolve_device(run.device)
+    _, val_set = split_training_classes(run)
+    test_tf = build_transform(mcfg.augmentation, train=False, size=run.data.image_size, resize=run.data.resize_size,
+                              normalize=NORMALIZATION)
+    model, _ = initial_model(spec, mcfg, standin=True, size=run.data.standin_size, seed=run.seed,
+                             image_size=run.data.image_size, device=device, method="pretrained", progress=progress)
+    emb, _, labels = _embed_both(model, Transformed(val_set, test_tf), normalize=True, device=device,
+                                 batch_size=run.eval.batch_size, progress=False)
+    return {"method": "pretrained (the start)", "val_r1": 100 * recall_at_k(emb, labels, (1,))[1],
+            "val_images": len(val_set)}
 
 
 def choose(rows: pd.DataFrame) -> pd.Series:
@@ -160,6 +194,7 @@ def search(methods: Sequence[str], out: Path, *, runs_root: Path, progress: bool
                                "lr_multipliers": LR_MULTIPLIERS, "head_inits": HEAD_INITS, "tie": TIE},
                               standin=True, data_fingerprint="standin cub200 default", wall_time_s=None)
     atomic_write_text(out / "choice.json", json.dumps({"protocol": __doc__.split("\n\n")[1:5], "choice": picks,
+                                                        "start": start_reference(progress=progress),
                                                         "provenance": prov}, indent=1, default=str) + "\n")
     return table
 

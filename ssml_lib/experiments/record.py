@@ -23,7 +23,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Sequence
 
 from ..errors import ConfigError, SsmlError
