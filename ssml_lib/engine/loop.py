@@ -13,7 +13,6 @@ from torch.utils.data import DataLoader
 from ..config import to_dict
 from ..data.device_decode import EncodedFiles, deferred_transform, device_collate
 from ..errors import ConfigError, NonFiniteLossError
-from ..methods.base import Method
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .context import FitContext, FitResult
@@ -22,6 +21,7 @@ from .determinism import capture_rng_state, derive_seed, deterministic_mode, res
 from .distributed import DistInfo, all_gather_object, all_reduce_sum, barrier, init_distributed
 from .logging import JsonlLog, RunRecord, format_record, progress_bar
 from .meters import EpochMeter, FiniteGuard
+from .method import Method
 from .optim import LrSchedule, build_optimizer
 from .sampler import BatchTableSampler, SeededItems, check_epoch_batches, default_epoch_batches
 
