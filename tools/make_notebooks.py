@@ -1,14 +1,21 @@
 """Generate notebooks/<name>.ipynb from templates: this file is the canonical source of the notebooks (one
 template for the table notebooks, one per figure notebook).
 
-Run `python tools/make_notebooks.py` after editing; `--check` (run by the tests) fails if a committed notebook
-differs from what this script would write. Cell ids are deterministic and no outputs are stored.
+Run `python tools/make_notebooks.py` after editing; `--check` (run by the tests) fails if a committed notebook's
+content differs from what this script would write. Cell ids are deterministic and no outputs are stored.
+
+Content is what a notebook runs and shows: its cells' types, sources and tags (the `parameters` tag), the
+kernel's name and stored outputs (there must be none). What JupyterLab rewrites when it opens or autosaves a
+notebook is not content and is ignored: the kernel's display name, `language_info`, execution counts, cell UI
+state (`collapsed`, `scrolled`, `jupyter`, `execution` timings, ...), the JSON layout and cell ids.
+`--out DIR` writes fresh copies elsewhere (e.g. `runs/lab/`, git-ignored) to work on in JupyterLab.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Optional
 
 import nbformat
 
@@ -169,24 +176,69 @@ def render(name: str) -> str:
 NOTEBOOKS = tuple(TABLES) + tuple(FIGURES)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if a committed notebook has drifted")
-    args = parser.parse_args()
+def content(nb: nbformat.NotebookNode) -> dict:
+    """What the drift check compares (see the module docstring): no display metadata, counts or UI state."""
+    def cell(c) -> dict:
+        out = {"type": c.cell_type, "source": c.source, "tags": sorted(c.get("metadata", {}).get("tags", []))}
+        if c.cell_type == "code":
+            out["outputs"] = len(c.get("outputs", []))
+        return out
+    return {"nbformat": nb.nbformat, "kernel": nb.metadata.get("kernelspec", {}).get("name"),
+            "cells": [cell(c) for c in nb.cells]}
+
+
+def drift(path: Path, expected: nbformat.NotebookNode) -> Optional[str]:
+    """Why the notebook at ``path`` differs in content from ``expected``; None when it does not."""
+    if not path.is_file():
+        return "missing"
+    try:
+        have = content(nbformat.reads(path.read_text(encoding="utf-8"), as_version=4))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is drift, reported with its reason
+        return f"not a readable notebook ({type(exc).__name__}: {exc})"
+    want = content(expected)
+    if have == want:
+        return None
+    if any(c.get("outputs") for c in have["cells"]):
+        return "holds outputs from a run (clear them, e.g. JupyterLab's Edit > Clear Outputs of All Cells, " \
+               "or regenerate; work on copies from --out runs/lab)"
+    if have["kernel"] != want["kernel"]:
+        return f"kernel {have['kernel']!r}, expected {want['kernel']!r}"
+    if len(have["cells"]) != len(want["cells"]):
+        return f"{len(have['cells'])} cells, expected {len(want['cells'])}"
+    for i, (h, w) in enumerate(zip(have["cells"], want["cells"])):
+        if h != w:
+            what = ", ".join(k for k in w if h.get(k) != w[k])
+            return f"cell {i} differs ({what})"
+    return "nbformat version differs"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if a committed notebook's content has drifted")
+    parser.add_argument("--out", type=Path, default=REPO / "notebooks",
+                        help="folder to write (or, with --check, to check); default notebooks/")
+    args = parser.parse_args(argv)
     stale = []
     for name in NOTEBOOKS:
-        path = REPO / "notebooks" / f"{name}.ipynb"
-        text = render(name)
+        path = args.out / f"{name}.ipynb"
         if args.check:
-            if not path.is_file() or path.read_text() != text:
-                stale.append(str(path.relative_to(REPO)))
+            why = drift(path, nbformat.reads(render(name), as_version=4))
+            if why is not None:
+                stale.append(f"{_shown(path)}: {why}")
         else:
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(text)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(name))
     if stale:
         print("notebooks out of date with tools/make_notebooks.py (run it and commit):", *stale, sep="\n  ")
         return 1
     return 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":
