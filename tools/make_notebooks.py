@@ -42,7 +42,7 @@ def notebook(name: str) -> nbformat.NotebookNode:
     folders = FOLDERS["revisited"] if spec.protocol == "revisited" else FOLDERS["recall"][spec.train_dataset]
     example = next((m for m in spec.methods if m != "pretrained"), spec.methods[0])
     intro = (f"# Table {number}: {spec.caption}\n\n"
-             f"From the thesis *Self-supervised Metric Learning* (seed 004), Table {number}. Backbone "
+             f"From the thesis *Self-supervised Metric Learning*, Table {number}. Backbone "
              f"{spec.backbone} ({'ImageNet pre-trained' if spec.init == 'imagenet' else 'from scratch'}); "
              f"rows: {', '.join(f'`{m}`' for m in spec.methods)}.\n\n"
              f"- One row: `papermill notebooks/{name}.ipynb out.ipynb -p method {example}`\n"
@@ -69,13 +69,13 @@ def notebook(name: str) -> nbformat.NotebookNode:
     return nb
 
 
-# ---------------------------------------------------------------- figure notebooks (STUDY.md §3, last rows)
+# ---------------------------------------------------------------- figure notebooks
 
 FIGURES = {
     "fig20_21_neighbours": dict(
         intro="""# Figures 20-21: query images and their 4 nearest neighbours
 
-From the thesis *Self-supervised Metric Learning* (seed 004), Figures 20 (CUB200-2011) and 21 (CARS196): a
+From the thesis *Self-supervised Metric Learning*, Figures 20 (CUB200-2011) and 21 (CARS196): a
 ResNet18 trained from scratch, then 2 randomly drawn test images, each followed by its 4 nearest test images;
 the number above each image is its class. Here a green frame marks a neighbour of the query's class, red
 another class (the query has a black frame).
@@ -121,7 +121,7 @@ for display and precision only, never for training.
 
 With no `data_root` the notebook runs on the embedded **stand-in**, labelled as such.""",
         params='''methods = ["spreading", "insclr", "stml"]  # any of spreading, insclr, stml, isl, mom
-table = "table2_cub_scratch"  # whose training set, initialisation and backbone (STUDY.md §3)
+table = "table2_cub_scratch"  # whose training set, initialisation and backbone
 n_anchors = 3  # rows: training images drawn with `seed`
 n_points = 4  # training points shown (evenly spaced epochs, first and last included)
 n_show = 4  # positives shown per anchor and point

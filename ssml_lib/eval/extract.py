@@ -1,6 +1,6 @@
 """Embed a dataset with a frozen model: eval mode, no gradients, optional multi-scale, L2-normalised rows.
 
-Multi-scale (reference/protocols.md §1.3): the input tensor is resized bilinearly by each scale factor, the
+Multi-scale (docs/protocols.md, Revisited): the input tensor is resized bilinearly by each scale factor, the
 per-scale descriptors are combined by a power mean (mean_s v_s^p)^(1/p) -- p = 1 is InsCLR's arithmetic mean,
 p = the GeM exponent is cirtorch's rule -- and the result is L2-normalised.
 """
