@@ -126,3 +126,39 @@ def test_a_missing_notebook_is_drift(generated, check, tmp_path):
             (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     out = check(tmp_path)
     assert out.returncode == 1 and "table7_gldv2.ipynb: missing" in out.stdout
+
+
+# ---------------------------------------------------------------- what an executed notebook shows
+
+NOISE = ("TqdmWarning", "IProgress not found", '{"epoch"', "git: ", "batch_size:", "checkpoint_every_steps")
+
+
+@pytest.mark.slow
+def test_an_executed_table_notebook_shows_parameters_one_progress_line_and_the_table(tmp_path, monkeypatch):
+    """One training row on the tiny stand-in through papermill, as the demo and run_table execute it: no stream
+    output at all (no tqdm refreshes, no TqdmWarning, no TrainConfig dump, no raw JSON log lines), one progress
+    line in the running cell, then the table."""
+    papermill = pytest.importorskip("papermill")
+    for name in ("SSML_CACHE", "SSML_RUNS", "SSML_RESULTS"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)  # tools/test.sh sets it; the bar is what is checked here
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    out = tmp_path / "executed.ipynb"
+    papermill.execute_notebook(str(REPO / "notebooks" / "table1_cub_pretrained.ipynb"), str(out),
+                               parameters=dict(method="spreading", standin_size="tiny", pretrain_epochs=1,
+                                               epochs=1, batch_size=16), kernel_name="python3",
+                               progress_bar=False, cwd=str(tmp_path))
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    streams = [(i, "".join(o.get("text", ""))) for i, c in enumerate(code) for o in c["outputs"]
+               if o["output_type"] == "stream"]
+    assert streams == [], "stream output in the executed notebook"
+    text = json.dumps(nb)
+    assert not [n for n in NOISE if n in text]
+    run_cell = next(c for c in code if "run_notebook_row" in "".join(c["source"]))
+    assert [o["output_type"] for o in run_cell["outputs"]] == ["display_data"]  # the one progress line
+    line = "".join(run_cell["outputs"][0]["data"]["text/plain"])
+    assert "100%" in line and "\n" not in line.strip()
+    show_cell = code[-1]
+    shown = "".join("".join(o["data"].get("text/markdown", "")) for o in show_cell["outputs"])
+    assert "STAND-IN DATA" in shown and "| Spreading (`spreading`) |" in shown

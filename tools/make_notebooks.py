@@ -27,7 +27,7 @@ from ssml_lib.experiments.tables import TABLES  # noqa: E402
 PARAMETERS = '''\
 method = "{method}"  # the row: {rows}
 data_root = None  # None: the embedded stand-in; else the folder holding {folders}
-params_file = None  # e.g. "params/{table}/{example}.yaml" (or give it to papermill with -f)
+params_file = None  # e.g. "params/{table}/{example}.yaml" (real data; set method to the file's row)
 standin_size = None  # stand-in scale: "tiny" (tests) or "default" (minutes on a 2-core CPU); None: "default"
 device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
 seed = None  # None: the params file's, else 0'''
@@ -46,8 +46,8 @@ def notebook(name: str) -> nbformat.NotebookNode:
              f"{spec.backbone} ({'ImageNet pre-trained' if spec.init == 'imagenet' else 'from scratch'}); "
              f"rows: {', '.join(f'`{m}`' for m in spec.methods)}.\n\n"
              f"- One row: `papermill notebooks/{name}.ipynb out.ipynb -p method {example}`\n"
-             f"- Paper scale: `papermill notebooks/{name}.ipynb out.ipynb -f params/{name}/{example}.yaml "
-             f"-p data_root /data`\n\n"
+             f"- Paper scale: `papermill notebooks/{name}.ipynb out.ipynb -p method {example} "
+             f"-p params_file params/{name}/{example}.yaml -p data_root /data`\n\n"
              "With no `data_root` the notebook runs on the embedded **stand-in** (small synthetic datasets in the "
              "real layouts): its numbers check the pipeline and are labelled as stand-in results; they are not "
              "comparable with the paper's. Results go to `results/` (stand-in: `results/standin/`) with their "

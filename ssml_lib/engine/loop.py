@@ -183,7 +183,7 @@ class _Trainer:
         if self.info.is_main:
             self.run_record = RunRecord(self.out_dir, self.cfg, self.method, self.train_set, self.standin,
                                         self.info.world_size, opt_desc, self.device, self.ctx.amp_dtype, resumed_from)
-            self.run_record.announce(self.ctx.log)
+            self.run_record.announce(lambda message: self.ctx.log(message, detail=True))
 
     def _finish_provenance(self) -> None:
         if self.info.is_main:
@@ -304,7 +304,7 @@ class _Trainer:
         self._save(0.0)
         if self.log is not None:
             self.log.append(record)
-            self.ctx.log(format_record(record))
+            self.ctx.log(format_record(record), detail=True)
 
     def _any_rank(self, flag: bool) -> bool:
         """True on every rank when any rank's flag is (ranks must agree on when training ends)."""

@@ -61,9 +61,9 @@ def extract_embeddings(model: torch.nn.Module, dataset_or_loader: Dataset | Data
     filled = torch.zeros(n, dtype=torch.bool)
     cursor = 0
     try:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
-        for batch in tqdm(loader, desc="embedding", disable=not progress):
+        for batch in progress_bar(loader, desc="embedding", enabled=progress):
             x, y, index = _split_batch(batch)
             x = x.to(device, non_blocking=True)
             total = None
