@@ -85,3 +85,17 @@ def test_the_documents_users_are_pointed_to_exist():
             text = (REPO / name).read_text(encoding="utf-8")
             for doc in re.findall(r"docs/[\w-]+\.md", text):
                 assert (REPO / doc).is_file(), f"{name} points to {doc}, which does not exist"
+
+
+def test_relative_links_in_the_readme_and_docs_lead_to_committed_files():
+    """README's results column and the docs link files that exist in a fresh clone (not ones a run makes)."""
+    committed = set(committed_files())
+    for doc in ("README.md", *DOCS, "params/README.md"):
+        text = (REPO / doc).read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" in target:
+                continue
+            path = ((REPO / doc).parent / target).resolve()
+            name = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else target
+            assert name in committed or any(f.startswith(name.rstrip("/") + "/") for f in committed), \
+                f"{doc} links {target}, which is not a committed file or folder"

@@ -50,8 +50,9 @@ def notebook(name: str) -> nbformat.NotebookNode:
              f"-p params_file params/{name}/{example}.yaml -p data_root /data`\n\n"
              "With no `data_root` the notebook runs on the embedded **stand-in** (small synthetic datasets in the "
              "real layouts): its numbers check the pipeline and are labelled as stand-in results; they are not "
-             "comparable with the paper's. Results go to `results/` (stand-in: `results/standin/`) with their "
-             "provenance.")
+             "comparable with the paper's. Results go to `results/<table>/` and `results/<table>.md` with their "
+             "provenance; stand-in runs write to `runs/results/standin-<size>/` (git-ignored; `results/standin/` "
+             "holds the recorded stand-in study, written only by `python -m ssml_lib.experiments.record`).")
     params = PARAMETERS.format(method="pretrained", rows=", ".join(spec.methods), folders=folders, table=name,
                                example=example)
     cells = [
@@ -87,8 +88,8 @@ parameters and run folder, so a row a table notebook already trained is loaded, 
 - Paper scale: `papermill notebooks/fig20_21_neighbours.ipynb out.ipynb -p data_root /data -p method spreading`
 
 With no `data_root` the notebook runs on the embedded **stand-in** (convnet4 on small synthetic datasets in the
-real layouts), labelled as such. Figures go to `results/figures/` (stand-in: `results/standin/figures/`) with a
-provenance JSON.""",
+real layouts), labelled as such. Figures go to `results/figures/` with a provenance JSON (stand-in runs:
+`runs/results/standin-<size>/figures/`; the recorded stand-in study's are in `results/standin/figures/`).""",
         params='''method = "spreading"  # spreading, insclr, stml, isl, mom, supervised; pretrained: untrained network
 datasets = ["cub200", "cars196"]  # Figure 20: cub200, Figure 21: cars196 (sop also works)
 init = "scratch"  # "scratch" (Tables 2 and 4, the figures' setting) or "pretrained" (Tables 1 and 3)
@@ -139,11 +140,11 @@ seed = 0''',
 
 The thesis's Table 10 (GPU hours or days on a four-GPU NVIDIA A100 system, per method, dataset and model
 initialisation) beside ours, built from the provenance record of every table row under `results/` (real data)
-and `results/standin/` (stand-in): cost = the row's wall time x its number of GPUs, in GPU hours; CPU runs are
-shown in CPU hours (wall time of one process) and labelled so. Run the table notebooks first; this one trains
-nothing.
+and `runs/results/standin-default/` (stand-in; `results/standin/` when recording): cost = the row's wall time x
+its number of GPUs, in GPU hours; CPU runs are shown in CPU hours (wall time of one process) and labelled so.
+Run the table notebooks first; this one trains nothing.
 
-Stand-in rows are labelled and written apart from real ones (`results/standin/table10_cost.md` and
+Stand-in rows are labelled and written apart from real ones (`table10_cost.md` in the stand-in folder, and
 `results/table10_cost.md`).""",
         params='''include = ["standin", "real"]  # which result trees to read: results/standin/ and/or results/
 results_root = None  # None: ssml_lib.paths.results_dir() (results/, or $SSML_RESULTS)''',
