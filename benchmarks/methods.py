@@ -31,7 +31,7 @@ from ssml_lib.models import build_model
 
 from ._measure import sync
 
-TARGETS = {"spreading": 1.15, "stml": 1.4, "insclr": 1.3, "isl": 1.3}  # STUDY.md §7
+TARGETS = {"spreading": 1.15, "stml": 1.4, "insclr": 1.3, "isl": 1.3}  # docs/speed.md
 
 # case -> (method, stage index, model kwargs, batch (items), student images per item, bank items, method cfg)
 _PAPER = {

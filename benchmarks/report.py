@@ -33,7 +33,9 @@ def overhead_plot(out_dir: Path) -> Path | None:
         if "tiny" in path.name:
             continue
         rec = json.loads(path.read_text())
-        label = f"{'GPU' if 'cuda' in path.name else 'CPU'}{' compiled' if rec['provenance']['params'].get('compile') else ''}"
+        params = rec["provenance"]["params"]
+        label = (f"{'GPU' if 'cuda' in path.name else 'CPU'}, {params.get('profile', '?')} profile"
+                 f"{', compiled' if params.get('compile') else ''}")
         series.append((label, {r["case"]: r for r in rec["rows"]}))
     if not series:
         return None
@@ -43,15 +45,18 @@ def overhead_plot(out_dir: Path) -> Path | None:
     for i, (label, rows) in enumerate(series):
         xs = [j + i * width for j, c in enumerate(cases) if c in rows]
         ax.bar(xs, [rows[c]["overhead"] for c in cases if c in rows], width, label=label)
+    labelled = False
     for j, c in enumerate(cases):
         target = next((rows[c]["target"] for _, rows in series if c in rows), None)
         if target:
-            ax.hlines(target, j - width / 2, j + 0.8 - width / 2, colors="k", linestyles="--")
+            ax.hlines(target, j - width / 2, j + 0.8 - width / 2, colors="k", linestyles="--",
+                      label=None if labelled else "target (docs/speed.md)")
+            labelled = True
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cases))], cases, rotation=20, ha="right")
     ax.axhline(1.0, color="grey", lw=0.5)
     ax.set_ylabel("step time / backbone-only step")
-    ax.set_title("Method overhead (dashed: STUDY.md §7 target)")
-    ax.legend(fontsize=8)
+    ax.set_title("Method overhead: a method's training step over the backbone-only step")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     path = Path(out_dir) / "overhead.png"
     fig.savefig(path, dpi=110)
@@ -115,7 +120,7 @@ def render_readme(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     lines = ["# Benchmarks", "", "Written by `python -m benchmarks.run` (see `benchmarks/run.py`); every figure's JSON "
              "(with provenance) sits next to this file. Overhead = method step time / backbone-only step time "
-             "(forward + backward + optimiser) at the same batch and dtype; targets from STUDY.md §7.", ""]
+             "(forward + backward + optimiser) at the same batch and dtype; targets from docs/speed.md.", ""]
     for path in sorted(out_dir.glob("*.json")):
         try:
             rec = json.loads(path.read_text())

@@ -1,14 +1,21 @@
 """Generate notebooks/<name>.ipynb from templates: this file is the canonical source of the notebooks (one
 template for the table notebooks, one per figure notebook).
 
-Run `python tools/make_notebooks.py` after editing; `--check` (run by the tests) fails if a committed notebook
-differs from what this script would write. Cell ids are deterministic and no outputs are stored.
+Run `python tools/make_notebooks.py` after editing; `--check` (run by the tests) fails if a committed notebook's
+content differs from what this script would write. Cell ids are deterministic and no outputs are stored.
+
+Content is what a notebook runs and shows: its cells' types, sources and tags (the `parameters` tag), the
+kernel's name and stored outputs (there must be none). What JupyterLab rewrites when it opens or autosaves a
+notebook is not content and is ignored: the kernel's display name, `language_info`, execution counts, cell UI
+state (`collapsed`, `scrolled`, `jupyter`, `execution` timings, ...), the JSON layout and cell ids.
+`--out DIR` writes fresh copies elsewhere (e.g. `runs/lab/`, git-ignored) to work on in JupyterLab.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Optional
 
 import nbformat
 
@@ -20,7 +27,7 @@ from ssml_lib.experiments.tables import TABLES  # noqa: E402
 PARAMETERS = '''\
 method = "{method}"  # the row: {rows}
 data_root = None  # None: the embedded stand-in; else the folder holding {folders}
-params_file = None  # e.g. "params/{table}/{example}.yaml" (or give it to papermill with -f)
+params_file = None  # e.g. "params/{table}/{example}.yaml" (real data; set method to the file's row)
 standin_size = None  # stand-in scale: "tiny" (tests) or "default" (minutes on a 2-core CPU); None: "default"
 device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
 seed = None  # None: the params file's, else 0'''
@@ -35,16 +42,17 @@ def notebook(name: str) -> nbformat.NotebookNode:
     folders = FOLDERS["revisited"] if spec.protocol == "revisited" else FOLDERS["recall"][spec.train_dataset]
     example = next((m for m in spec.methods if m != "pretrained"), spec.methods[0])
     intro = (f"# Table {number}: {spec.caption}\n\n"
-             f"From the thesis *Self-supervised Metric Learning* (seed 004), Table {number}. Backbone "
+             f"From the thesis *Self-supervised Metric Learning*, Table {number}. Backbone "
              f"{spec.backbone} ({'ImageNet pre-trained' if spec.init == 'imagenet' else 'from scratch'}); "
              f"rows: {', '.join(f'`{m}`' for m in spec.methods)}.\n\n"
              f"- One row: `papermill notebooks/{name}.ipynb out.ipynb -p method {example}`\n"
-             f"- Paper scale: `papermill notebooks/{name}.ipynb out.ipynb -f params/{name}/{example}.yaml "
-             f"-p data_root /data`\n\n"
+             f"- Paper scale: `papermill notebooks/{name}.ipynb out.ipynb -p method {example} "
+             f"-p params_file params/{name}/{example}.yaml -p data_root /data`\n\n"
              "With no `data_root` the notebook runs on the embedded **stand-in** (small synthetic datasets in the "
              "real layouts): its numbers check the pipeline and are labelled as stand-in results; they are not "
-             "comparable with the paper's. Results go to `results/` (stand-in: `results/standin/`) with their "
-             "provenance.")
+             "comparable with the paper's. Results go to `results/<table>/` and `results/<table>.md` with their "
+             "provenance; stand-in runs write to `runs/results/standin-<size>/` (git-ignored; `results/standin/` "
+             "holds the recorded stand-in study, written only by `python -m ssml_lib.experiments.record`).")
     params = PARAMETERS.format(method="pretrained", rows=", ".join(spec.methods), folders=folders, table=name,
                                example=example)
     cells = [
@@ -62,13 +70,13 @@ def notebook(name: str) -> nbformat.NotebookNode:
     return nb
 
 
-# ---------------------------------------------------------------- figure notebooks (STUDY.md §3, last rows)
+# ---------------------------------------------------------------- figure notebooks
 
 FIGURES = {
     "fig20_21_neighbours": dict(
         intro="""# Figures 20-21: query images and their 4 nearest neighbours
 
-From the thesis *Self-supervised Metric Learning* (seed 004), Figures 20 (CUB200-2011) and 21 (CARS196): a
+From the thesis *Self-supervised Metric Learning*, Figures 20 (CUB200-2011) and 21 (CARS196): a
 ResNet18 trained from scratch, then 2 randomly drawn test images, each followed by its 4 nearest test images;
 the number above each image is its class. Here a green frame marks a neighbour of the query's class, red
 another class (the query has a black frame).
@@ -80,8 +88,8 @@ parameters and run folder, so a row a table notebook already trained is loaded, 
 - Paper scale: `papermill notebooks/fig20_21_neighbours.ipynb out.ipynb -p data_root /data -p method spreading`
 
 With no `data_root` the notebook runs on the embedded **stand-in** (convnet4 on small synthetic datasets in the
-real layouts), labelled as such. Figures go to `results/figures/` (stand-in: `results/standin/figures/`) with a
-provenance JSON.""",
+real layouts), labelled as such. Figures go to `results/figures/` with a provenance JSON (stand-in runs:
+`runs/results/standin-<size>/figures/`; the recorded stand-in study's are in `results/standin/figures/`).""",
         params='''method = "spreading"  # spreading, insclr, stml, isl, mom, supervised; pretrained: untrained network
 datasets = ["cub200", "cars196"]  # Figure 20: cub200, Figure 21: cars196 (sop also works)
 init = "scratch"  # "scratch" (Tables 2 and 4, the figures' setting) or "pretrained" (Tables 1 and 3)
@@ -114,7 +122,7 @@ for display and precision only, never for training.
 
 With no `data_root` the notebook runs on the embedded **stand-in**, labelled as such.""",
         params='''methods = ["spreading", "insclr", "stml"]  # any of spreading, insclr, stml, isl, mom
-table = "table2_cub_scratch"  # whose training set, initialisation and backbone (STUDY.md §3)
+table = "table2_cub_scratch"  # whose training set, initialisation and backbone
 n_anchors = 3  # rows: training images drawn with `seed`
 n_points = 4  # training points shown (evenly spaced epochs, first and last included)
 n_show = 4  # positives shown per anchor and point
@@ -132,11 +140,11 @@ seed = 0''',
 
 The thesis's Table 10 (GPU hours or days on a four-GPU NVIDIA A100 system, per method, dataset and model
 initialisation) beside ours, built from the provenance record of every table row under `results/` (real data)
-and `results/standin/` (stand-in): cost = the row's wall time x its number of GPUs, in GPU hours; CPU runs are
-shown in CPU hours (wall time of one process) and labelled so. Run the table notebooks first; this one trains
-nothing.
+and `runs/results/standin-default/` (stand-in; `results/standin/` when recording): cost = the row's wall time x
+its number of GPUs, in GPU hours; CPU runs are shown in CPU hours (wall time of one process) and labelled so.
+Run the table notebooks first; this one trains nothing.
 
-Stand-in rows are labelled and written apart from real ones (`results/standin/table10_cost.md` and
+Stand-in rows are labelled and written apart from real ones (`table10_cost.md` in the stand-in folder, and
 `results/table10_cost.md`).""",
         params='''include = ["standin", "real"]  # which result trees to read: results/standin/ and/or results/
 results_root = None  # None: ssml_lib.paths.results_dir() (results/, or $SSML_RESULTS)''',
@@ -169,24 +177,69 @@ def render(name: str) -> str:
 NOTEBOOKS = tuple(TABLES) + tuple(FIGURES)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if a committed notebook has drifted")
-    args = parser.parse_args()
+def content(nb: nbformat.NotebookNode) -> dict:
+    """What the drift check compares (see the module docstring): no display metadata, counts or UI state."""
+    def cell(c) -> dict:
+        out = {"type": c.cell_type, "source": c.source, "tags": sorted(c.get("metadata", {}).get("tags", []))}
+        if c.cell_type == "code":
+            out["outputs"] = len(c.get("outputs", []))
+        return out
+    return {"nbformat": nb.nbformat, "kernel": nb.metadata.get("kernelspec", {}).get("name"),
+            "cells": [cell(c) for c in nb.cells]}
+
+
+def drift(path: Path, expected: nbformat.NotebookNode) -> Optional[str]:
+    """Why the notebook at ``path`` differs in content from ``expected``; None when it does not."""
+    if not path.is_file():
+        return "missing"
+    try:
+        have = content(nbformat.reads(path.read_text(encoding="utf-8"), as_version=4))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is drift, reported with its reason
+        return f"not a readable notebook ({type(exc).__name__}: {exc})"
+    want = content(expected)
+    if have == want:
+        return None
+    if any(c.get("outputs") for c in have["cells"]):
+        return "holds outputs from a run (clear them, e.g. JupyterLab's Edit > Clear Outputs of All Cells, " \
+               "or regenerate; work on copies from --out runs/lab)"
+    if have["kernel"] != want["kernel"]:
+        return f"kernel {have['kernel']!r}, expected {want['kernel']!r}"
+    if len(have["cells"]) != len(want["cells"]):
+        return f"{len(have['cells'])} cells, expected {len(want['cells'])}"
+    for i, (h, w) in enumerate(zip(have["cells"], want["cells"])):
+        if h != w:
+            what = ", ".join(k for k in w if h.get(k) != w[k])
+            return f"cell {i} differs ({what})"
+    return "nbformat version differs"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if a committed notebook's content has drifted")
+    parser.add_argument("--out", type=Path, default=REPO / "notebooks",
+                        help="folder to write (or, with --check, to check); default notebooks/")
+    args = parser.parse_args(argv)
     stale = []
     for name in NOTEBOOKS:
-        path = REPO / "notebooks" / f"{name}.ipynb"
-        text = render(name)
+        path = args.out / f"{name}.ipynb"
         if args.check:
-            if not path.is_file() or path.read_text() != text:
-                stale.append(str(path.relative_to(REPO)))
+            why = drift(path, nbformat.reads(render(name), as_version=4))
+            if why is not None:
+                stale.append(f"{_shown(path)}: {why}")
         else:
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(text)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(name))
     if stale:
         print("notebooks out of date with tools/make_notebooks.py (run it and commit):", *stale, sep="\n  ")
         return 1
     return 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

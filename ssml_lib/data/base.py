@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError, DatasetError
 from .layout import check_choice
 
-# Sizes of the real datasets (reference/protocols.md §1.2, §1.9, §2.1, §2.9, §3). Stand-in data is smaller, so a
+# Sizes of the real datasets as distributed (README, Real data). Stand-in data is smaller, so a
 # mismatch warns by default; expect_counts='error' turns it into a DatasetError for runs on the real data.
 EXPECTED_COUNTS = {
     ("cub200", "train"): 5_864,

@@ -1,4 +1,4 @@
-"""CUB-200-2011, Cars196 and Stanford Online Products with the zero-shot splits (reference/protocols.md §3).
+"""CUB-200-2011, Cars196 and Stanford Online Products with the zero-shot splits (README, Real data).
 
 First half of the classes trains, second half tests; the datasets' own classification splits and bounding
 boxes are ignored. For CUB and Cars, with K = the largest class id in the files, train = ids 1..K//2 and

@@ -1,6 +1,6 @@
 """Google Landmarks v2 training images from ``train_clean.csv`` / ``train.csv`` or a class-subset file.
 
-Formats and the subset recipe: reference/protocols.md §2.1, §2.2, §2.5. Image ``<id>`` lives at
+Formats: README (Real data); the subset recipe: docs/protocols.md (GLDv2). Image ``<id>`` lives at
 ``train/<id[0]>/<id[1]>/<id[2]>/<id>.jpg`` (official extraction) or ``<id[0]>/<id[1]>/<id[2]>/<id>.jpg``
 directly under root (InsCLR's layout); ``image_layout='auto'`` detects which.
 """

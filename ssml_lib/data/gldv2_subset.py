@@ -1,4 +1,4 @@
-"""A reproducible "x% of GLDv2 classes" subset, written as a file (reference/protocols.md §2.5).
+"""A reproducible "x% of GLDv2 classes" subset, written as a file (docs/protocols.md, GLDv2).
 
 Recipe: population = the sorted landmark ids of the source list (after an optional min-images filter);
 draw n = round(fraction * N) of them with ``numpy.random.default_rng(seed).choice(N, n, replace=False)``;

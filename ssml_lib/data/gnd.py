@@ -1,4 +1,4 @@
-"""Validate revisited Oxford/Paris ground truth (``gnd_<name>.pkl``, reference/protocols.md §1.2, §1.10).
+"""Validate revisited Oxford/Paris ground truth (``gnd_<name>.pkl``; docs/protocols.md, Revisited).
 
 A damaged or hand-edited gnd file silently changes every mAP, so it is checked in full before any image is
 read: keys, list types, index ranges, pairwise disjointness of easy/hard/junk (or ok/junk), and bbx shape.

@@ -1,4 +1,4 @@
-"""Revisited Oxford5k / Paris6k (and the old protocol files), and the R1M distractors (reference/protocols.md §1).
+"""Revisited Oxford5k / Paris6k (and the old protocol files), and the R1M distractors (docs/protocols.md, Revisited).
 
 Labels: the ``db`` split has label -1 for every image (relevance lives in ``gnd``, per query); the ``query``
 split has label q = the query's index into ``qimlist`` / ``gnd``.
@@ -138,7 +138,7 @@ def open_distractors(
 ) -> ImageListDataset:
     """The R1M distractors: ``root/revisitop1m.txt`` lists paths (with extension) relative to ``root/jpg/``.
 
-    Labels are -1. Append their descriptors after the database's before ranking (protocols §1.9).
+    Labels are -1. Append their descriptors after the database's before ranking (docs/protocols.md, +R1M).
     """
     name = "revisitop1m"
     _check_max_side(name, max_side)

@@ -1,5 +1,4 @@
-"""Image transforms of the references, by name (reference/official-implementations.md §1.2, §2.3, §3.3;
-protocols.md §3.4).
+"""Image transforms of the references, by name (the official code of each method: docs/methods.md).
 
 ``build_transform(preset, train, size, resize, normalize)``: the preset names the geometry (how images are
 cropped and flipped), ``normalize`` names the input convention of the backbone. Sizes are parameters so the

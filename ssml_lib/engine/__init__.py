@@ -6,11 +6,12 @@ from .determinism import capture_rng_state, derive_seed, deterministic_mode, res
 from .distributed import all_gather_tensor, all_reduce_sum, gather_with_grad, init_distributed
 from .logging import TIMING_KEYS, read_log
 from .loop import fit
+from .method import Method
 from .optim import LrSchedule, build_optimizer
 from .sampler import default_epoch_batches
 
 __all__ = [
-    "CheckpointError", "FitContext", "FitResult", "LrSchedule", "TIMING_KEYS", "TrainConfig", "all_gather_tensor",
+    "CheckpointError", "FitContext", "FitResult", "LrSchedule", "Method", "TIMING_KEYS", "TrainConfig", "all_gather_tensor",
     "all_reduce_sum", "build_optimizer", "capture_rng_state", "default_epoch_batches", "derive_seed",
     "deterministic_mode", "fit", "gather_with_grad", "init_distributed", "load_checkpoint", "load_method_weights",
     "read_log", "restore_rng_state", "save_checkpoint", "seed_everything",

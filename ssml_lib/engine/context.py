@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..data.device_decode import device_collate
+from ..progress import in_notebook
 from .config import TrainConfig
 from .device import autocast, to_device
 from .distributed import all_gather_tensor
@@ -41,11 +42,15 @@ class FitContext:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def log(self, message: str) -> None:
-        if self.is_main:
-            from tqdm import tqdm
+    def log(self, message: str, *, detail: bool = False) -> None:
+        """Print ``message`` on the main rank (above a running progress bar). ``detail`` messages (the run's
+        whole configuration, each epoch's log record) are for terminals and logs; a notebook leaves them out,
+        since ``provenance.json`` and ``log.jsonl`` in the run folder hold them."""
+        if not self.is_main or (detail and in_notebook()):
+            return
+        from tqdm import tqdm
 
-            tqdm.write(message)
+        tqdm.write(message)
 
     @torch.no_grad()
     def embed(self, dataset: Any, batch_size: Optional[int] = None) -> torch.Tensor:

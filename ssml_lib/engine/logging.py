@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from tqdm import tqdm
 
+from .. import progress
 from ..io import atomic_write_text
 from ..paths import standin_root
 
@@ -52,10 +52,10 @@ def read_log(path: str | os.PathLike) -> list[dict]:
 
 
 def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
-    """A tqdm bar on the main rank, off under TQDM_DISABLE=1 and when stderr is not a terminal (CI, logs)."""
-    off = (not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-           or not sys.stderr.isatty())
-    return tqdm(total=total, initial=initial, desc=desc, disable=off, dynamic_ncols=True, leave=False)
+    """The epoch's bar on the main rank (:mod:`ssml_lib.progress`): in a notebook the cell's one progress line;
+    in a terminal a tqdm bar, off when stderr is not a terminal (CI, logs) and under TQDM_DISABLE=1."""
+    return progress.progress_bar(total=total, initial=initial, desc=desc, enabled=enabled,
+                                 terminal_only_if_tty=True, leave=False)
 
 
 def _standin_flag(train_set: Any) -> bool | None:
@@ -101,7 +101,8 @@ class RunRecord:
         atomic_write_text(self.path, json.dumps(_json_safe(self.record), indent=1, default=str))
 
     def announce(self, write=print) -> None:
-        """Print the git SHA and every argument, sorted (DINO's start-of-run printout)."""
+        """Print the git SHA and every argument, sorted (DINO's start-of-run printout; ``fit`` shows it in a
+        terminal and in logs, not in a notebook, where ``provenance.json`` holds the same)."""
         git = self.record.get("git", {})
         shown = {**self.params["train"], "method": self.params["method"], "out_dir": self.params["out_dir"],
                  **{k: self.record["extra"][k] for k in ("optimizer", "device", "amp")}}

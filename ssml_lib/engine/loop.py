@@ -13,7 +13,6 @@ from torch.utils.data import DataLoader
 from ..config import to_dict
 from ..data.device_decode import EncodedFiles, deferred_transform, device_collate
 from ..errors import ConfigError, NonFiniteLossError
-from ..methods.base import Method
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .context import FitContext, FitResult
@@ -22,6 +21,7 @@ from .determinism import capture_rng_state, derive_seed, deterministic_mode, res
 from .distributed import DistInfo, all_gather_object, all_reduce_sum, barrier, init_distributed
 from .logging import JsonlLog, RunRecord, format_record, progress_bar
 from .meters import EpochMeter, FiniteGuard
+from .method import Method
 from .optim import LrSchedule, build_optimizer
 from .sampler import BatchTableSampler, SeededItems, check_epoch_batches, default_epoch_batches
 
@@ -183,7 +183,7 @@ class _Trainer:
         if self.info.is_main:
             self.run_record = RunRecord(self.out_dir, self.cfg, self.method, self.train_set, self.standin,
                                         self.info.world_size, opt_desc, self.device, self.ctx.amp_dtype, resumed_from)
-            self.run_record.announce(self.ctx.log)
+            self.run_record.announce(lambda message: self.ctx.log(message, detail=True))
 
     def _finish_provenance(self) -> None:
         if self.info.is_main:
@@ -304,7 +304,7 @@ class _Trainer:
         self._save(0.0)
         if self.log is not None:
             self.log.append(record)
-            self.ctx.log(format_record(record))
+            self.ctx.log(format_record(record), detail=True)
 
     def _any_rank(self, flag: bool) -> bool:
         """True on every rank when any rank's flag is (ranks must agree on when training ends)."""

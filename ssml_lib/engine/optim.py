@@ -1,6 +1,6 @@
 """Optimisers and learning-rate schedules for the four methods' official recipes.
 
-Decay conventions (reference/official-implementations.md §1.4, §2.7, §3.6):
+Decay conventions (each method's official recipe: docs/methods.md):
 
 - ``sgd``: ``p -= lr * (momentum buffer of g + wd * p)``: L2 decay enters the gradient, on every parameter.
 - ``adam``: coupled L2 (``g + wd * p`` goes through Adam's moments) on weights; parameters whose name ends in

@@ -1,4 +1,4 @@
-"""Evaluation: exact kNN, retrieval and clustering metrics, embedding extraction (reference/protocols.md)."""
+"""Evaluation: exact kNN, retrieval and clustering metrics, embedding extraction (docs/protocols.md)."""
 from ._inputs import EvalInputError
 from .extract import extract_embeddings
 from .gldv2 import (gldv2_first_correct_positions, gldv2_map_at_100, gldv2_mean_precision_at_k,

@@ -1,6 +1,6 @@
 """Embed a dataset with a frozen model: eval mode, no gradients, optional multi-scale, L2-normalised rows.
 
-Multi-scale (reference/protocols.md §1.3): the input tensor is resized bilinearly by each scale factor, the
+Multi-scale (docs/protocols.md, Revisited): the input tensor is resized bilinearly by each scale factor, the
 per-scale descriptors are combined by a power mean (mean_s v_s^p)^(1/p) -- p = 1 is InsCLR's arithmetic mean,
 p = the GeM exponent is cirtorch's rule -- and the result is L2-normalised.
 """
@@ -61,9 +61,9 @@ def extract_embeddings(model: torch.nn.Module, dataset_or_loader: Dataset | Data
     filled = torch.zeros(n, dtype=torch.bool)
     cursor = 0
     try:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
-        for batch in tqdm(loader, desc="embedding", disable=not progress):
+        for batch in progress_bar(loader, desc="embedding", enabled=progress):
             x, y, index = _split_batch(batch)
             x = x.to(device, non_blocking=True)
             total = None

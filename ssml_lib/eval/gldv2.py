@@ -1,4 +1,4 @@
-"""GLDv2 retrieval metrics (Kaggle / DELF definitions, reference/protocols.md §2.3) and their CSV files.
+"""GLDv2 retrieval metrics (Kaggle / DELF definitions, docs/protocols.md) and their CSV files.
 
 mAP@100: per query, sum over the first 100 predictions of [new and relevant] * (relevant-so-far / position),
 divided by min(|ground truth|, 100); a repeated id neither scores nor counts but keeps its position. The mean

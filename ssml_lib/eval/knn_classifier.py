@@ -1,4 +1,4 @@
-"""Weighted kNN classifier of Wu et al. 2018 (reference/protocols.md §5), as Spreading and ISL use it on CIFAR.
+"""Weighted kNN classifier of Wu et al. 2018 (docs/protocols.md), as Spreading and ISL use it on CIFAR.
 
 Each test feature votes over its k most cosine-similar training features with weight exp(s / temperature);
 the class with the largest summed weight wins (ties: the lower class id). Defaults k = 200, temperature 0.1

@@ -1,4 +1,4 @@
-"""NMI of a seeded k-means clustering against the class labels (reference/protocols.md §4.3-4.4).
+"""NMI of a seeded k-means clustering against the class labels (docs/protocols.md, NMI).
 
 k defaults to the number of classes. The score comes from a sparse contingency table computed here, with natural
 logs: arithmetic normalisation 2I/(H(Y)+H(C)) (sklearn >= 0.22, Lifted Structure) or geometric I/sqrt(H(Y)H(C))

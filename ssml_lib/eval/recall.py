@@ -1,6 +1,6 @@
 """Recall@K as deep metric learning uses it: the fraction of queries with a same-label item among their K nearest.
 
-Protocol (reference/protocols.md §4.1-4.2): exact search; when the queries are also the references, the query
+Protocol (docs/protocols.md, Recall@K): exact search; when the queries are also the references, the query
 itself is excluded by index and ties go to the lower reference index. Every query counts (one with no other item
 of its class scores 0), as in Lifted Structure / Proxy-Anchor; pytorch-metric-learning instead drops such lone
 queries, so compare the two only on data where every class has two or more items.

@@ -1,4 +1,4 @@
-"""Revisited Oxford/Paris mAP and mP@k (reference/protocols.md §1.4-1.9), as revisitop computes them.
+"""Revisited Oxford/Paris mAP and mP@k (docs/protocols.md, Revisited), as revisitop computes them.
 
 Per query: junk items are removed from the ranking by shifting positives' positions; AP is the trapezoid rule
 over the precision-recall curve with denominator n = len(positive list); queries with no positives are skipped;

@@ -141,7 +141,7 @@ def train_distributed(table: str, params_file: ParamsFile = None, overrides: Opt
 def torchrun_command(table: str, method: str, namespace: Mapping[str, Any], gpus: int) -> list:
     """``torchrun`` (as ``python -m torch.distributed.run``) of ``train_row --train-only`` with the notebook's
     whole parameter namespace, so that both resolve the same run folder."""
-    from .train_row import format_value
+    from .cli_values import format_value
 
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(gpus),
             "-m", "ssml_lib.experiments.train_row", table, method, "--train-only"]

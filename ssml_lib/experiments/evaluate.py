@@ -1,9 +1,9 @@
 """Evaluate a model under a table's protocol and return tidy result rows (percent, as the thesis prints).
 
 - ``recall``: embed the test split (Resize + CenterCrop), Recall@K over the other test images (self excluded
-  by index, ties by index) and NMI with k = number of test classes (protocols.md §4).
+  by index, ties by index) and NMI with k = number of test classes (docs/protocols.md).
 - ``revisited``: embed the database and the bbx-cropped queries of rOxford5k / rParis6k one image at a time
-  (sizes differ), rank by inner product, mAP Easy/Medium/Hard with capped mP@k (protocols.md §1).
+  (sizes differ), rank by inner product, mAP Easy/Medium/Hard with capped mP@k (docs/protocols.md).
 
 Every row is also scored on the pooled backbone features (before any head), from the same forward pass:
 ``R@1 (pooled)`` and ``mAP_medium (pooled)``. The "pretrained" row is scored on exactly those features, so a

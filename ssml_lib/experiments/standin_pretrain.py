@@ -18,11 +18,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets as tvd
 from torchvision import transforms as T
-from tqdm.auto import tqdm
 
 from ..io import atomic_torch_save, atomic_write_text
 from ..models import build_model
 from ..paths import cache_dir
+from ..progress import progress_bar
 
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -65,7 +65,7 @@ def standin_pretrained_weights(settings: PretrainSettings = PretrainSettings(), 
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.epochs * len(loader))
     start = time.time()
     correct = seen = 0
-    bar = tqdm(range(settings.epochs), desc=f"stand-in pre-training {settings.backbone}", disable=not progress)
+    bar = progress_bar(range(settings.epochs), desc=f"stand-in pre-training {settings.backbone}", enabled=progress)
     for _ in bar:
         correct = seen = 0
         loss_sum = torch.zeros((), device=device)

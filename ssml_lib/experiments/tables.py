@@ -1,6 +1,6 @@
 """The thesis's tables as data: what each one trains on, evaluates on, with which backbone and metrics.
 
-One :class:`TableSpec` per tier-1 notebook of STUDY.md §3. The runner (:mod:`ssml_lib.experiments.runner`)
+One :class:`TableSpec` per table notebook (README, Tables and notebooks). The runner (:mod:`ssml_lib.experiments.runner`)
 reads these; notebooks name a table and a method and nothing else is implied.
 """
 from __future__ import annotations

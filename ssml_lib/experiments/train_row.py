@@ -12,43 +12,12 @@ then int, then float, else a string); a value in brackets (``[7, 9]``) is read a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..errors import ConfigError, SsmlError
-
-
-def coerce_value(text: str) -> Any:
-    """Type a command-line value as papermill's ``-p`` does; a bracketed value is a JSON list."""
-    if text in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[text]
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    if text.startswith("["):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            raise ConfigError(f"{text!r} looks like a list but is not valid JSON. Fix: write it as e.g. "
-                              "'[7, 9]' (quoted in the shell).") from None
-    return text
-
-
-def format_value(value: Any) -> str:
-    """A value as ``-p`` text that :func:`coerce_value` reads back unchanged (else a ConfigError)."""
-    text = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
-    if coerce_value(text) != value and not (isinstance(value, tuple) and coerce_value(text) == list(value)):
-        raise ConfigError(f"value {value!r} cannot be passed on a command line without changing its type. Fix: "
-                          "put it in a params file.")
-    return text
-
-
-def parse_pairs(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
-    """``[['epochs', '1'], ...]`` from argparse's ``-p NAME VALUE`` into ``{'epochs': 1, ...}`` (last one wins)."""
-    return {name: coerce_value(value) for name, value in (pairs or [])}
+from .cli_values import coerce_value, format_value, parse_pairs  # noqa: F401  (run_table imports them from here)
+from .distributed_row import _rank_from_env, run_distributed_row, row_run_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,8 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .distributed_row import _rank_from_env, run_distributed_row, row_run_dir
-
     args = build_parser().parse_args(argv)
     try:
         overrides = parse_pairs(args.parameter)

@@ -1,6 +1,6 @@
 """InsCLR contrastive loss and in-batch positive selection (Deng et al., AAAI 2022).
 
-Loss (reference/official-implementations.md §2.4), with s_ij = f_i . g_j on features that the model has
+Loss (the official code's; docs/methods.md, InsCLR), with s_ij = f_i . g_j on features that the model has
 already L2-normalised (the loss does not normalise):
 
     L_i = sum_{j: y_j = y_i, s_ij < 1 - 1e-6 - pos_margin} (1 - s_ij)
@@ -82,7 +82,7 @@ def insclr_contrastive_loss(emb, labels, ref_emb=None, ref_labels=None, margin: 
 
 @torch.no_grad()
 def insclr_select_labels(noaug_emb, labels, anchor_index, threshold: float = 0.6) -> torch.Tensor:
-    """InsCLR in-batch selection (§2.5, TYPE "fixed"): reject weak neighbours of each anchor.
+    """InsCLR in-batch selection (the official TYPE "fixed"): reject weak neighbours of each anchor.
 
     ``noaug_emb`` (n, D): L2-normalised no-augmentation features of the batch; ``labels`` (n,): the
     pseudo-labels (anchor id + 1, shared by its neighbours); ``anchor_index`` (n,): the row of each row's

@@ -1,6 +1,6 @@
 """Instance Similarity Learning losses (Wang et al., ICCV 2021), as the official ``LinearCriterion`` computes them.
 
-reference/official-implementations.md §4.3-4.4. With p_i = softmax_j(x_i . M_j / T) over the whole memory
+docs/methods.md (ISL). With p_i = softmax_j(x_i . M_j / T) over the whole memory
 bank M (N rows, detached) and the affinity set A(i) = {i} + positives(i):
 
 * affinity loss  L_aff(i) = -log sum_{j in A(i)} p_ij   (= -log p_ii, instance discrimination, if A(i) = {i});

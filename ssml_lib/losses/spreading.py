@@ -1,6 +1,6 @@
 """Invariant and Spreading instance feature loss (Ye et al., CVPR 2019).
 
-Two forms (reference/official-implementations.md §1.1, seed 002 Eqs. 3-7):
+Two forms (docs/methods.md, Spreading; the Spreading paper's Eqs. 3-7):
 
 * ``variant="official"`` -- what ``BatchCriterion`` computes, and the default. The two views are stacked
   as x = [emb; emb_aug] (N = 2B rows); row i's positive is row (i + B) mod N. Every inner product is

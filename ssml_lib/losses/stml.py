@@ -1,6 +1,6 @@
 """Self-Taught Metric Learning losses (Kim et al., CVPR 2022), as the official ``loss.py`` computes them.
 
-reference/official-implementations.md §3.4:
+docs/methods.md (STML):
 
 * :func:`stml_targets` -- the pseudo-label matrix W = (W_P + W_C) / 2 from the (EMA) teacher's g:
   W_P = exp(-||t_i - t_j||^2 / sigma) on L2-normalised t (sigma, not 2 sigma^2); k-reciprocal contextual

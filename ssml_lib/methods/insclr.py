@@ -1,6 +1,6 @@
 """``insclr``: InsCLR, instance-wise contrastive learning for retrieval (Deng et al., AAAI 2022; thesis §3.2).
 
-A schedule of stages (reference/official-implementations.md §2.1), each a fit in its own folder:
+A schedule of stages (the official pipeline; docs/methods.md), each a fit in its own folder:
 
 1. at the stage start, embed the training set with the model as it left the previous stage (stage 0: the
    L2-normalised pooled GeM vector, no head, as the official stage 0) and keep each image's top-``pool_size``

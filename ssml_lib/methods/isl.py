@@ -1,4 +1,4 @@
-"""``isl``: Instance Similarity Learning (Wang et al., ICCV 2021; reference/official-implementations.md §4).
+"""``isl``: Instance Similarity Learning (Wang et al., ICCV 2021; docs/methods.md).
 
 Rounds as stages: ``round{r}_backbone`` then ``round{r}_gan`` for r < rounds - 1, then the last backbone round.
 

@@ -4,10 +4,10 @@ Each training item gives two augmented views; one forward over [view 1; view 2] 
 official code concatenates them) yields L2-normalised embeddings and :func:`ssml_lib.losses.spreading_loss`
 (official form by default: column side detached, 2B - 1 terms, T = 0.1), over the global batch under DDP
 (embeddings gathered with their gradient). The recipe
-(reference/official-implementations.md §1.4) is in ``train_defaults``: SGD lr 0.001, momentum 0.9, L2 decay
+(docs/methods.md) is in ``train_defaults``: SGD lr 0.001, momentum 0.9, L2 decay
 5e-4, 60 epochs, lr x0.1 at epochs 20 and 40, 64 instances (128 images) a batch.
 
-``nn_positive_prob`` is the official code's undocumented CUB-only trick (§1.2): before every epoch the
+``nn_positive_prob`` is the official code's undocumented CUB-only trick: before every epoch the
 training images are embedded with the test transform through the L2-normalised pooled features (pool5), and
 the second view of item i comes from its 1-NN with that probability (0.5 there). The official code turns it
 on for ``--dataset cub200`` only; here it is off (0.0) unless asked for, e.g. in the CUB params files.

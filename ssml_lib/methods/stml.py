@@ -1,5 +1,5 @@
 """``stml``: Self-Taught Metric Learning (Kim et al., CVPR 2022; thesis §3.3), as the official code runs it
-(reference/official-implementations.md §3).
+(docs/methods.md).
 
 - Student: the model with two heads, ``g`` (``g_embedding_size`` = 1024, raw) and ``f`` (the retrieval
   embedding, not L2-normalised unless ``student_norm``). A model built without ``g`` gets one here

@@ -1,0 +1,101 @@
+"""The repository's own documents are the only ones it points to: no committed file outside tests/ cites the
+developers' planning notes, the reference notes kept outside the repository, or the source documents by their
+file names. Users have docs/ (methods, protocols, the stand-in, speed) and the papers by name."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FORBIDDEN = re.compile(r"STUDY\.md|\.\./shared|reference/(?:official-implementations|protocols|ecosystem)\.md"
+                       r"|seeds/00|\bseeds? 00[0-4]\b|(?<![\w/])protocols\.md §|(?<![\w/])official-implementations\.md")
+# Files whose owners are changing them elsewhere right now; they still cite documents users do not have. Remove a
+# file from here when its pointers are replaced (the xfail below turns into an unexpected pass then).
+PENDING = {
+    "results/reference/README.md": "transcription notes of the reference tables",
+    "results/benchmarks/README.md": "rendered by benchmarks/report.py; re-render on the next benchmark run",
+    "results/benchmarks/NOTES.md": "hand-written benchmark notes",
+    "ssml_lib/data/standin/sizes.py": "stand-in generator",
+    "ssml_lib/data/standin/dml.py": "stand-in generator",
+    "ssml_lib/data/standin/landmarks.py": "stand-in generator",
+}
+PENDING_PATTERNS = ("results/reference/*.csv",)  # each row's source column names the thesis's file
+DOCS = ("docs/methods.md", "docs/protocols.md", "docs/speed.md", "docs/standin.md")
+
+
+def committed_files() -> list[str]:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("not a git checkout: the committed files are unknown")
+    return [f for f in out.stdout.decode().split("\0") if f]
+
+
+def offenders() -> dict[str, list[str]]:
+    found = {}
+    for name in committed_files():
+        path = REPO / name
+        if name.startswith("tests/") or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary files (figures)
+        hits = sorted({m.group(0) for m in FORBIDDEN.finditer(text)})
+        if hits:
+            found[name] = hits
+    return found
+
+
+def _pending(name: str) -> bool:
+    return name in PENDING or any(Path(name).match(p) for p in PENDING_PATTERNS)
+
+
+def test_the_pattern_catches_each_kind_of_pointer():
+    for text in ("see STUDY.md §7", "../shared/reference/protocols.md", "reference/official-implementations.md §2",
+                 "reference/protocols.md §1.3", "reference/ecosystem.md", "seeds/004_0f4b.txt", "(seed 004)", "seeds 002/003",
+                 "(protocols.md §4)",
+                 "official-implementations.md"):
+        assert FORBIDDEN.search(text), text
+    for text in ("docs/protocols.md", "docs/methods.md", "the thesis §4.2", "the Spreading paper's Eq. 3"):
+        assert not FORBIDDEN.search(text), text
+
+
+def test_no_committed_file_points_outside_the_repository():
+    bad = {name: hits for name, hits in offenders().items() if not _pending(name)}
+    assert bad == {}, "replace these pointers with docs/*.md (or the paper or thesis by name)"
+
+
+@pytest.mark.xfail(reason="files owned elsewhere still cite documents users do not have (see PENDING)", strict=False)
+def test_pending_files_are_clean_too():
+    assert {name for name in offenders() if _pending(name)} == set()
+
+
+def test_the_documents_users_are_pointed_to_exist():
+    for name in DOCS:
+        assert (REPO / name).is_file(), name
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in DOCS:
+        assert name in readme, f"README links {name}"
+    for name in committed_files():
+        if name.endswith((".py", ".md", ".yaml", ".sh")) and not name.startswith("tests/"):
+            text = (REPO / name).read_text(encoding="utf-8")
+            for doc in re.findall(r"docs/[\w-]+\.md", text):
+                assert (REPO / doc).is_file(), f"{name} points to {doc}, which does not exist"
+
+
+def test_relative_links_in_the_readme_and_docs_lead_to_committed_files():
+    """README's results column and the docs link files that exist in a fresh clone (not ones a run makes)."""
+    committed = set(committed_files())
+    for doc in ("README.md", *DOCS, "params/README.md"):
+        text = (REPO / doc).read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" in target:
+                continue
+            path = ((REPO / doc).parent / target).resolve()
+            name = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else target
+            assert name in committed or any(f.startswith(name.rstrip("/") + "/") for f in committed), \
+                f"{doc} links {target}, which is not a committed file or folder"
