@@ -12,17 +12,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FORBIDDEN = re.compile(r"STUDY\.md|\.\./shared|reference/(?:official-implementations|protocols|ecosystem)\.md"
                        r"|seeds/00|\bseeds? 00[0-4]\b|(?<![\w/])protocols\.md §|(?<![\w/])official-implementations\.md")
-# Files whose owners are changing them elsewhere right now; they still cite documents users do not have. Remove a
-# file from here when its pointers are replaced (the xfail below turns into an unexpected pass then).
-PENDING = {
-    "results/reference/README.md": "transcription notes of the reference tables",
-    "results/benchmarks/README.md": "rendered by benchmarks/report.py; re-render on the next benchmark run",
-    "results/benchmarks/NOTES.md": "hand-written benchmark notes",
-    "ssml_lib/data/standin/sizes.py": "stand-in generator",
-    "ssml_lib/data/standin/dml.py": "stand-in generator",
-    "ssml_lib/data/standin/landmarks.py": "stand-in generator",
-}
-PENDING_PATTERNS = ("results/reference/*.csv",)  # each row's source column names the thesis's file
 DOCS = ("docs/methods.md", "docs/protocols.md", "docs/speed.md", "docs/standin.md")
 
 
@@ -50,8 +39,6 @@ def offenders() -> dict[str, list[str]]:
     return found
 
 
-def _pending(name: str) -> bool:
-    return name in PENDING or any(Path(name).match(p) for p in PENDING_PATTERNS)
 
 
 def test_the_pattern_catches_each_kind_of_pointer():
@@ -65,13 +52,7 @@ def test_the_pattern_catches_each_kind_of_pointer():
 
 
 def test_no_committed_file_points_outside_the_repository():
-    bad = {name: hits for name, hits in offenders().items() if not _pending(name)}
-    assert bad == {}, "replace these pointers with docs/*.md (or the paper or thesis by name)"
-
-
-@pytest.mark.xfail(reason="files owned elsewhere still cite documents users do not have (see PENDING)", strict=False)
-def test_pending_files_are_clean_too():
-    assert {name for name in offenders() if _pending(name)} == set()
+    assert offenders() == {}, "replace these pointers with docs/*.md (or the paper or thesis by name)"
 
 
 def test_the_documents_users_are_pointed_to_exist():

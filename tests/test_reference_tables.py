@@ -50,7 +50,7 @@ def test_table_shape_names_and_ranges(table):
     assert list(dict.fromkeys(df["dataset"])) == datasets
     assert pd.api.types.is_float_dtype(df["value"]) and df["value"].notna().all()
     assert not df.duplicated(["method", "dataset", "metric", "setting"]).any()
-    assert df["source"].str.startswith("seeds/004_").all()
+    assert df["source"].str.startswith("the thesis (Self-supervised Metric Learning), Table ").all()
     assert df["source"].str.contains(f"Table {int(table.split('_')[0][5:])}:").all()
     if table != "table10_cost":
         assert (df["unit"] == "percent").all() and df["value"].between(0, 100).all()

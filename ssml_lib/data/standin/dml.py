@@ -1,5 +1,5 @@
 """Class-disjoint metric-learning stand-ins in the real layouts of CUB-200-2011, Cars196 and SOP
-(protocols.md §3.1-3.3): train classes take the first ids, test classes the rest."""
+(README.md, "Real data"): train classes take the first ids, test classes the rest."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
-"""Landmark stand-ins in the real layouts of GLDv2 (protocols.md §2.1-2.2), revisited Oxford/Paris with
-their gnd pickle (§1.1-1.2) and the R1M distractor list (§1.1)."""
+"""Landmark stand-ins in the real layouts of GLDv2 (train.csv, train_clean.csv, train/a/b/c/<id>.jpg), revisited
+Oxford/Paris with their gnd pickle (imlist, qimlist, gnd with bbx/easy/hard/junk) and the R1M distractor list
+(README.md, "Real data"; docs/protocols.md)."""
 from __future__ import annotations
 
 import pickle

@@ -1,7 +1,7 @@
 """How big each stand-in dataset is: one small table, per size and per dataset kind.
 
 ``tiny`` is for tests (each dataset generates in about a second); ``default`` is for the notebook demos, at
-the scale STUDY.md §4 reports as learnable on a 2-core CPU.
+the scale whose design and measurements docs/standin.md gives (minutes a row on a 2-core CPU).
 """
 from __future__ import annotations
 
