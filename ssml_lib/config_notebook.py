@@ -14,12 +14,14 @@ from .errors import ConfigError
 
 
 def load_configs(classes: Mapping[str, type], params_file: str | Path | Sequence[str | Path] | None = None,
-                 overrides: Mapping[str, Any] | None = None, *, coerce_strings: bool = True) -> dict[str, Any]:
+                 overrides: Mapping[str, Any] | None = None, *, coerce_strings: bool = True,
+                 also_valid: Sequence[str] = ()) -> dict[str, Any]:
     """Several configs from one flat set of parameters, e.g. ``{'run': RunConfig, 'method': SpreadingConfig}``.
 
     Each key goes to the one class that knows it (or is written ``'<name>.<key>'``); a key no class knows, or
     that several know, is refused. Notebook parameters are identifiers, so method configs should not reuse
-    :class:`RunConfig`'s names.
+    :class:`RunConfig`'s names. ``also_valid``: names the caller routes elsewhere (training and method keys),
+    listed among the valid keys and the close matches of a refused name.
     """
     files = [] if params_file is None else [params_file] if isinstance(params_file, (str, Path)) else list(params_file)
     merged: dict[str, Any] = {}
@@ -37,7 +39,7 @@ def load_configs(classes: Mapping[str, type], params_file: str | Path | Sequence
             if owners:
                 raise ConfigError(f"parameter {key!r} ({where}) is known to several configs: {owners}. Fix: write "
                                   f"'{owners[0]}.{key}' in YAML/overrides, or rename the field in one config.")
-            valid = sorted({k for c in classes.values() for k in _routes(c)})
+            valid = sorted({k for c in classes.values() for k in _routes(c)} | set(also_valid))
             close = difflib.get_close_matches(head, valid, n=3, cutoff=0.6)
             hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ConfigError(f"unknown parameter {key!r} ({where}).{hint} Valid keys: {', '.join(valid)}. Fix: "

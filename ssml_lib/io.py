@@ -51,6 +51,24 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def torch_file_problem(path: str | os.PathLike) -> str | None:
+    """None when ``path`` starts like a file ``torch.save`` writes (a zip archive, or a legacy pickle), else what
+    it looks like instead (empty, text, something else), so a loader can name the file before torch.load fails
+    with an unrelated error (a text file gives ``IndexError: pop from empty list`` or ``KeyError``)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return None
+    if not head:
+        return "it is empty (0 bytes)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it starts with the bytes {head[:8]!r}, neither a zip archive nor a pickle"
+    first = text.splitlines()[0][:40] if text.strip() else repr(text[:20])
+    return f"it is a text file (it starts with {first!r})"
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -100,9 +100,22 @@ def test_run_prints_and_stores_provenance(tmp_path, capsys):
 
 
 def test_corrupt_checkpoint_is_refused_with_a_fix(tmp_path):
-    (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(checkpoint_module.CheckpointError, match="truncated, corrupt"):
+    torch.save({"x": torch.zeros(100)}, tmp_path / "whole.pt")
+    (tmp_path / "last.pt").write_bytes((tmp_path / "whole.pt").read_bytes()[:200])  # a zip cut short
+    with pytest.raises(checkpoint_module.CheckpointError, match="truncated or corrupt; delete it"):
         fit(make_method(), ToyData(), cfg(epochs=1), tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"step 100 loss 0.5\n", b"hello", b""])
+def test_a_text_file_as_last_pt_is_named_with_the_fix(tmp_path, content):
+    # torch.load itself fails with IndexError / KeyError / EOFError on these
+    (tmp_path / "last.pt").write_bytes(content)
+    with pytest.raises(checkpoint_module.CheckpointError) as info:
+        fit(make_method(), ToyData(), cfg(epochs=1), tmp_path)
+    message = str(info.value)
+    assert f"{tmp_path / 'last.pt'} is not a training checkpoint" in message
+    assert ("text file" if content else "empty") in message and f"Fix: delete {tmp_path / 'last.pt'}" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # nothing else written
 
 
 def test_checkpoint_loads_weights_only_and_holds_everything(tmp_path):

@@ -144,6 +144,16 @@ def test_local_file_round_trip_and_resolver(tmp_path, monkeypatch):
         build_model("convnet4", pretrained=str(tmp_path / "missing.pth"))
 
 
+@pytest.mark.parametrize("content", [b"step 100 loss 0.5\n", b"hello", b"", b"\x00\x01binary"])
+def test_a_file_that_is_not_a_torch_file_is_named_with_the_fix(tmp_path, content):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(content)  # torch.load fails with IndexError: pop from empty list on the first one
+    with pytest.raises(WeightsNotFoundError) as info:
+        build_model("convnet4", pretrained=str(path))
+    message = str(info.value)
+    assert f"'{path}' is not a torch weights file" in message and "Fix: pass the .pth file" in message
+
+
 def test_mismatched_file_lists_keys(tmp_path):
     path = tmp_path / "r18.pth"
     torch.save(tvm.resnet18().state_dict(), path)

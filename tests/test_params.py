@@ -1,11 +1,11 @@
 """params/<table>/<method>.yaml: one file per table row, at the thesis's (paper) scale.
 
 Every file is checked for shape (the row it names, a comment on every value, no data_root) and resolved through
-the runner's typed configs, both as a real run (``-p data_root``: only the file, then overrides) and on the
-stand-in (stand-in files first, the params file over them). The resolved paper-scale values are compared with
-the thesis's settings (§3.2, §3.3, §4.2). A representative subset of files (every method, both protocols,
-pre-trained and scratch, the CUB/Cars and SOP/GLDv2 STML settings) is smoke-run end to end on the tiny stand-in;
-``SSML_SMOKE_ALL_PARAMS=1`` smoke-runs every file (minutes on a 2-core CPU).
+the runner's typed configs as a real run (``-p data_root``: only the file, then overrides); without data_root, in
+another table or for another method it is refused. The resolved paper-scale values are compared with the thesis's
+settings (§3.2, §3.3, §4.2). A representative subset of files (every method, both protocols, pre-trained and
+scratch, the CUB/Cars and SOP/GLDv2 STML settings) is smoke-run end to end with the tiny stand-in's folders as
+``data_root`` (labelled stand-in); ``SSML_SMOKE_ALL_PARAMS=1`` smoke-runs every file (minutes on a 2-core CPU).
 """
 import os
 import re
@@ -16,7 +16,8 @@ import yaml
 
 from ssml_lib.errors import ConfigError
 from ssml_lib.experiments import TABLES, run_table_row
-from ssml_lib.experiments.runner import STANDIN_PARAMS, resolve_params
+from ssml_lib.experiments.datasets import dataset_root, standin_folder
+from ssml_lib.experiments.runner import resolve_params
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMS = REPO / "params"
@@ -57,7 +58,7 @@ def test_one_file_per_table_row_and_no_other():
 def test_file_names_its_row_and_comments_every_value(table, method):
     path = params_file(table, method)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert data["method"] == method
+    assert data["method"] == method and data["paper_row"] == f"{table}/{method}"  # refused in other rows
     assert "data_root" not in data and "table" not in data  # the user passes data_root; the notebook is the table
     keys = re.findall(r"^([A-Za-z_][\w.]*):", path.read_text(encoding="utf-8"), flags=re.M)
     assert sorted(keys) == sorted(data)  # flat: every key is a top-level line
@@ -74,20 +75,20 @@ def test_file_names_its_row_and_comments_every_value(table, method):
 
 
 @pytest.mark.parametrize("table,method", ROWS)
-def test_resolves_with_and_without_data_root(table, method):
+def test_resolves_with_data_root_and_is_refused_without(table, method):
     real = paper(table, method)
     assert real["run"].method == method and real["run"].data.data_root == "/data"
     assert real["files"] == [str(params_file(table, method))]  # no stand-in layer on real data
-    standin = resolve_params(table, params_file(table, method))
-    # stand-in: the table's method settings, the stand-in scale, then the file itself
-    first = [f for f in standin["files"] if not f.endswith(")")][0]
-    assert first == str(STANDIN_PARAMS) and standin["files"][-1] == str(params_file(table, method))
-    # the params file is laid over the stand-in scale, so its values win there too
-    assert standin["train"] == real["train"] and standin["method"] == real["method"]
     # papermill -f injects the same keys as notebook variables (the overrides layer): the same configs
     injected = yaml.safe_load(params_file(table, method).read_text(encoding="utf-8"))
     via_f = resolve_params(table, None, {**injected, "data_root": "/data"})
     assert all(via_f[k] == real[k] for k in ("run", "model", "method", "train"))
+    # without data_root the paper-scale file would run on the stand-in: refused, given either way
+    for given, source in ((dict(params_file=params_file(table, method)), f"params file {params_file(table, method)}"),
+                          (dict(overrides=injected), "papermill -f")):
+        with pytest.raises(ConfigError, match="are for real data only, but no data_root was given") as info:
+            resolve_params(table, given.get("params_file"), given.get("overrides"))
+        assert source in str(info.value) and "Fix: pass -p data_root" in str(info.value)
 
 
 @pytest.mark.parametrize("table,method", ROWS)
@@ -168,10 +169,13 @@ def test_smoke_run(table, method, shared_cache, tmp_path, monkeypatch):
     monkeypatch.setenv("SSML_CACHE", str(shared_cache))
     monkeypatch.setenv("SSML_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("SSML_RUNS", str(tmp_path / "runs"))
-    overrides = smoke_overrides(table, method)
-    row = run_table_row(table, params_file(table, method), overrides, progress=False)
     spec = TABLES[table]
-    assert row.standin and row.method == method
+    for name in (spec.train_dataset, *spec.eval_datasets):  # the tiny stand-in's folders, passed as data_root
+        dataset_root(name, None, standin_size="tiny")
+    overrides = {**smoke_overrides(table, method), "data_root": str(standin_folder("tiny", 0))}
+    row = run_table_row(table, params_file(table, method), overrides, progress=False)
+    assert row.standin and row.method == method  # stand-in data, though passed as data_root
+    assert row.provenance["data"]["standin"] is True and row.provenance["extra"]["standin_data"]["size"] == "tiny"
     assert set(row.rows["dataset"]) == set(spec.eval_datasets)
     assert row.rows["value"].between(0, 100).all()
     assert str(params_file(table, method)) in row.provenance["extra"]["params_files"]

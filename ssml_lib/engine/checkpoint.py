@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from ..errors import SsmlError
-from ..io import atomic_torch_save
+from ..io import atomic_torch_save, torch_file_problem
 
 FORMAT = "ssml-train-v1"
 
@@ -41,6 +41,14 @@ def save_checkpoint(payload: dict, path: str | os.PathLike) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`, refusing anything but tensors and containers."""
     path = Path(path)
+    fix = (f"Fix: delete {path} (or move it away); the run then starts this stage afresh. Checkpoints are written "
+           "only by ssml_lib's training, never by hand.")
+    try:
+        problem = torch_file_problem(path)
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be opened ({exc}). {fix}") from None
+    if problem is not None:
+        raise CheckpointError(f"{path} is not a training checkpoint: {problem}. {fix}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -54,6 +62,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     except (RuntimeError, EOFError, OSError) as exc:
         raise CheckpointError(f"{path} cannot be read ({exc}). Fix: it is truncated or corrupt; delete it (or "
                               "move it away) to start a fresh run.") from None
+    except Exception as exc:  # a damaged file fails inside torch's unpickler with any error (IndexError, KeyError)
+        raise CheckpointError(f"{path} cannot be read as a torch file ({type(exc).__name__}: {exc}); it is "
+                              f"corrupt. {fix}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an ssml training checkpoint (format "
                               f"{ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__!r}, "

@@ -35,6 +35,16 @@ if TYPE_CHECKING:  # for annotations only
     from .context import FitContext
 
 
+def check_batch_fits(method: str, batch_size: int, n_items: int, what: str = "training images") -> None:
+    """Refuse a batch larger than the training set (an epoch would have no full batch)."""
+    if batch_size > n_items:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{method}: batch_size={batch_size} but the training set has {n_items} {what}, so an "
+                          f"epoch would have no full batch. Fix: -p batch_size {n_items} (or less), or train on "
+                          "more data (standin_size default, or real data).")
+
+
 class Method(nn.Module):
     """Subclass and implement :meth:`training_step`; override the hooks a method needs."""
 
@@ -55,6 +65,16 @@ class Method(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Embeddings of a batch of images (used by :meth:`embed_batch` and evaluation)."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(images) -> embeddings")
+
+    # ------------------------------------------------------------------ checks before any write
+
+    @classmethod
+    def validate(cls, cfg: Any, train_cfg: "TrainConfig", train_set: Any) -> None:
+        """Raise ConfigError for settings that cannot work with ``train_set`` (``fit_method`` calls it for every
+        stage before anything is written). The default covers the engine's own batch table (a seeded shuffle of
+        the items, cut into full batches): at least one full batch. Methods with their own batches override it."""
+        if cls.epoch_batches is Method.epoch_batches and train_cfg.drop_last:
+            check_batch_fits(cls.name, train_cfg.batch_size, len(train_set))
 
     # ------------------------------------------------------------------ hooks (all optional)
 

@@ -37,3 +37,32 @@ def dataset_root(name: str, data_root: Optional[str], *, standin_size: str = "de
                            f"own folders ({', '.join(sorted(set(FOLDERS.values()) - {'imagenet'}))}), e.g. "
                            "-p data_root /data; or leave data_root out to use the stand-in.")
     return base / FOLDERS[name]
+
+
+def standin_data(names, data_root: Optional[str]) -> Optional[dict]:
+    """What of ``data_root`` is stand-in data: ``{'size': name or None, 'datasets': {dataset: marker summary}}``
+    for the datasets ``names`` whose folders carry the stand-in generator's completion marker, else None (real
+    data, or no data_root). Reads only the markers; any stand-in folder makes the row's results stand-in."""
+    import dataclasses
+    import json
+
+    from ..data.standin import SIZES, read_standin_marker
+
+    if data_root is None:
+        return None
+    base = Path(data_root).expanduser()
+    found = {}
+    for name in dict.fromkeys(names):
+        marker = read_standin_marker(base / FOLDERS[name])
+        if marker is None:
+            continue
+        size = next((s for s, table in SIZES.items() if name in table and
+                     json.loads(json.dumps(dataclasses.asdict(table[name]))) == marker.get("size")), None)
+        found[name] = {"folder": str(base / FOLDERS[name]), "size": size, "seed": marker.get("seed"),
+                       "generator_version": marker.get("generator_version"),
+                       "content_sha256": marker.get("content_sha256")}
+    if not found:
+        return None
+    sizes = {d["size"] for d in found.values()}
+    return {"passed_as_data_root": str(data_root), "size": sizes.pop() if len(sizes) == 1 else None,
+            "real": [n for n in dict.fromkeys(names) if n not in found], "datasets": found}

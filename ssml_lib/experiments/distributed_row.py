@@ -58,8 +58,7 @@ def row_run_dir(table: str, params_file: ParamsFile = None, overrides: Optional[
     from .runner import run_dir_for
 
     resolved = resolve_row(table, params_file, overrides)
-    run = resolved["run"]
-    return run_dir_for(table, run.method, run.data.data_root is None, resolved)
+    return run_dir_for(table, resolved["run"].method, resolved["standin"], resolved)
 
 
 def incomplete_stages(table: str, params_file: ParamsFile = None,
@@ -87,25 +86,28 @@ def train_distributed(table: str, params_file: ParamsFile = None, overrides: Opt
     """
     from ..engine.distributed import all_gather_object, barrier, init_distributed
     from .datasets import dataset_root
-    from .runner import open_train_set, initial_model, train_row
+    from .preflight import check_row_data
+    from .runner import initial_model, train_row
 
     spec = get_table(table)
     resolved = resolve_row(table, params_file, overrides)  # every rank checks the parameters before any work
     run, mcfg = resolved["run"], resolved["model"]
     if run.method == "pretrained":
         return None
-    standin = run.data.data_root is None
+    standin = resolved["standin"]
     info = init_distributed(run.device)
     try:
         def prepare():
             roots = {name: dataset_root(name, run.data.data_root, standin_size=run.data.standin_size,
                                         standin_seed=run.data.standin_seed)
                      for name in dict.fromkeys((spec.train_dataset, *spec.eval_datasets))}
+            # every dataset, image and setting checked before any work (rank 0 writes the GLDv2 subset file and
+            # the image checks' cache; the other ranks read them)
+            data = check_row_data(spec, resolved, roots, standin=standin)
             model, _ = initial_model(spec, mcfg, standin=standin, size=run.data.standin_size, seed=run.seed,
                                      image_size=run.data.image_size, device=info.device, method=run.method,
                                      progress=progress and info.is_main)
-            open_train_set(spec, roots[spec.train_dataset], run, standin)  # writes the GLDv2 subset file once
-            return roots, model
+            return roots, model, data
 
         # rank 0 writes the shared files first (the stand-in generator clears other writers' partial folders);
         # its outcome is gathered rather than waited for at a barrier, so a failure there stops every rank
@@ -120,10 +122,10 @@ def train_distributed(table: str, params_file: ParamsFile = None, overrides: Opt
             if info.is_main:
                 raise ConfigError(f"preparing {table}/{run.method} failed on rank 0: {errors[0]}")
             raise ConfigError(f"rank 0 failed to prepare {table}/{run.method}; see its message.")
-        roots, model = prepared if prepared is not None else prepare()
+        roots, model, data = prepared if prepared is not None else prepare()
         start = time.time()
         method_run = train_row(spec, resolved, model, roots, standin=standin, device=info.device,
-                               progress=progress and info.is_main)
+                               progress=progress and info.is_main, data=data)
         barrier()  # every rank done before the group goes (rank 0 then evaluates alone)
         out_dir = Path(method_run.out_dir)
         if info.is_main:  # how the row was trained (the stages' own records do not say): for GPU-hour costs

@@ -68,14 +68,17 @@ def _counts(standin: bool) -> str:
 
 def evaluate_recall(model: torch.nn.Module, dataset: str, root: Path, cfg: EvalConfig, *, image_size: int,
                     resize_size: int, normalize: str, device: torch.device, progress: bool = True,
-                    standin: bool = False, preset: str = "thesis") -> tuple[list, dict]:
+                    standin: bool = False, preset: str = "thesis", skip=None) -> tuple[list, dict]:
+    """``skip``: file-order indices of test images to leave out (unreadable ones, within max_bad_images)."""
     tf = build_transform(preset, train=False, size=image_size, resize=resize_size, normalize=normalize)
-    test = open_dataset(dataset, root, "test", tf, expect_counts=_counts(standin))
+    test = open_dataset(dataset, root, "test", tf, expect_counts=_counts(standin), skip=skip)
     emb, pooled, labels = _embed_both(model, test, device=device, batch_size=cfg.batch_size, scales=cfg.scales,
                                       normalize=cfg.normalize, progress=progress)
     recall = recall_at_k(emb, labels, cfg.ks, backend=cfg.knn_backend)
     pooled_r1 = recall_at_k(pooled, labels, (1,), backend=cfg.knn_backend)[1]
     info: dict = {"n_test": len(test), "n_test_classes": int(labels.unique().numel())}
+    if test.skipped:
+        info["skipped"] = list(test.skipped)
     nmi_value = None
     if cfg.nmi:
         nmi_value, nmi_info = nmi_with_info(emb, labels, seed=cfg.kmeans_seed, average=cfg.nmi_average,

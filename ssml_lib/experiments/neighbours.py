@@ -58,6 +58,7 @@ class TrainedRow:
     standin: bool
     device: torch.device
     info: dict
+    data: Any = None  # the row's checked data (preflight.RowData): the test images it left out
 
 
 def trained_row_model(table: str, params_file: Any = None, overrides: Optional[Mapping[str, Any]] = None, *,
@@ -65,6 +66,7 @@ def trained_row_model(table: str, params_file: Any = None, overrides: Optional[M
     """The row's model as ``run_table_row`` trains it (same parameters, same run folder, so a finished run is
     loaded), without evaluating or writing results. ``method='pretrained'`` gives the initial network."""
     from .datasets import dataset_root
+    from .preflight import check_row_data
     from .runner import initial_model, resolve_device, resolve_params, train_row
     from .tables import get_table
 
@@ -75,23 +77,26 @@ def trained_row_model(table: str, params_file: Any = None, overrides: Optional[M
         # as run_table_row does before training: the table's K set is part of the run folder's key
         run = resolved["run"] = dataclasses.replace(run, eval=dataclasses.replace(run.eval, ks=spec.ks))
     device = resolve_device(run.device)
-    standin = run.data.data_root is None
+    standin = resolved["standin"]
     roots = {name: dataset_root(name, run.data.data_root, standin_size=run.data.standin_size,
                                 standin_seed=run.data.standin_seed)
              for name in dict.fromkeys((spec.train_dataset, *spec.eval_datasets))}
+    data = check_row_data(spec, resolved, roots, standin=standin)  # everything the row reads, before any work
     model, model_info = initial_model(spec, mcfg, standin=standin, size=run.data.standin_size, seed=run.seed,
                                       image_size=run.data.image_size, device=device, method=run.method,
                                       progress=progress)
     info: dict = {"model": model_info}
     embedder = model
     if run.method != "pretrained":
-        method_run = train_row(spec, resolved, model, roots, standin=standin, device=device, progress=progress)
+        method_run = train_row(spec, resolved, model, roots, standin=standin, device=device, progress=progress,
+                               data=data)
         embedder = method_run.method
         info["training"] = {"out_dir": str(method_run.out_dir), "stages": [s.name for s in method_run.stages],
                             "reused": all(s.skipped for s in method_run.stages),
                             "train_time_s": method_run.train_time_s}
     embedder.eval()
-    return TrainedRow(table, embedder, resolved, roots, standin, device, info)
+    info["data_checks"] = data.record
+    return TrainedRow(table, embedder, resolved, roots, standin, device, info, data)
 
 
 def query_neighbours(emb: torch.Tensor, n_queries: int, k: int, seed: int,
@@ -144,7 +149,8 @@ def neighbour_figure(method: str = "spreading", *, datasets=("cub200", "cars196"
         # the protocol's test transform, as the row's evaluation builds it
         tf = build_transform(getattr(row.resolved["model"], "augmentation", "thesis"), train=False,
                              size=run.data.image_size, resize=run.data.resize_size, normalize=NORMALIZATION)
-        test = open_dataset(dataset, row.roots[dataset], "test", tf, expect_counts="off" if standin else "warn")
+        test = open_dataset(dataset, row.roots[dataset], "test", tf, expect_counts="off" if standin else "warn",
+                            skip=row.data.eval_skip.get(dataset) if row.data is not None else None)
         emb, _ = extract_embeddings(row.embedder, test, device=row.device, batch_size=run.eval.batch_size,
                                     scales=run.eval.scales, progress=progress)
         queries, neighbours = query_neighbours(emb, cfg.n_queries, cfg.n_neighbours, run.seed, run.eval.knn_backend)

@@ -177,7 +177,11 @@ def plan_table(table: str, *, methods: Optional[Sequence[str]] = None, data_root
                           injected, namespace, params_file, standin, results_dir, size=size if standin else None)
         try:  # the notebook's own check (run_notebook_row), before anything runs
             overrides = {k: v for k, v in namespace.items() if k != "params_file"}
-            plan.files = resolve_row(table, params_file, overrides)["files"]
+            resolved = resolve_row(table, params_file, overrides)
+            plan.files = resolved["files"]
+            if resolved["standin"] and not standin:  # stand-in folders given as data_root: stand-in results
+                plan.standin, plan.size = True, resolved["run"].data.standin_size
+                plan.output = _executed_dir(True, results_dir, plan.size) / plan.output.name
             root = namespace.get("data_root")
             if root is not None and not Path(root).expanduser().is_dir():
                 raise ConfigError(f"data_root {root!r} does not exist. Fix: --data-root <folder holding the "
@@ -216,6 +220,18 @@ def _execute(plan: MethodPlan, *, log_output: bool, execution_timeout: Optional[
     except PapermillExecutionError as exc:
         return f"{exc.ename}: {exc.evalue}"
     except Exception as exc:  # kernel start-up, timeouts, I/O: still one method's failure, not the table's
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _check_data(plan: MethodPlan) -> Optional[str]:
+    """What the notebook's runner checks before any work (datasets, gnd files, every image, the method's settings
+    against the training set), here, so a refused row leaves no executed notebook; None when it may run."""
+    from .preflight import preflight_row
+
+    try:
+        preflight_row(plan.table, plan.params_file, {k: v for k, v in plan.namespace.items() if k != "params_file"})
+    except SsmlError as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 
@@ -262,9 +278,17 @@ def run_table(table: str, *, dry_run: bool = False, log_output: bool = True,
             plan.output.unlink(missing_ok=True)
     if not runnable:
         raise ConfigError(f"no method of {table} has valid parameters; nothing was run (messages above).")
+    refused = set()
     for plan in runnable:
-        say(f"[{table}] {plan.method}: running -> {_shown(plan.output)}")
         start = time.time()
+        why = _check_data(plan)
+        if why is not None:  # nothing of this row is run or written (an older executed copy would misreport)
+            plan.output.unlink(missing_ok=True)
+            refused.add(plan.method)
+            say(f"[{table}] {plan.method}: data or settings refused, not run. {why}")
+            outcomes.append(MethodOutcome(plan.method, False, time.time() - start, None, f"refused: {why}"))
+            continue
+        say(f"[{table}] {plan.method}: running -> {_shown(plan.output)}")
         error = train_with_torchrun(plan.train_command, plan.table, plan.params_file, plan.namespace) \
             if plan.train_command else None
         if error is None:
@@ -274,8 +298,9 @@ def run_table(table: str, *, dry_run: bool = False, log_output: bool = True,
                                       else None, error or ""))
         say(f"[{table}] {plan.method}: {'done' if error is None else 'FAILED'} in {seconds:.0f} s"
             + (f": {error}" if error else ""))
-    markdown = [rebuild_markdown(table, standin=s, results_dir=r, size=z)
-                for s, r, z in dict.fromkeys((p.standin, p.results_dir, p.size) for p in runnable)]
+    ran = [p for p in runnable if p.method not in refused]
+    markdown = [rebuild_markdown(table, standin=s, results_dir=r, size=z)  # refused rows wrote nothing: nor here
+                for s, r, z in dict.fromkeys((p.standin, p.results_dir, p.size) for p in ran)]
     order = {p.method: i for i, p in enumerate(plans)}
     outcomes.sort(key=lambda o: order[o.method])
     say("", f"{table}: {len(outcomes) - sum(not o.ok for o in outcomes)}/{len(outcomes)} methods ok")

@@ -6,6 +6,6 @@ hooks and the order in which ``fit`` calls them.
 """
 from __future__ import annotations
 
-from ..engine.method import Method
+from ..engine.method import Method, check_batch_fits
 
-__all__ = ["Method"]
+__all__ = ["Method", "check_batch_fits"]

@@ -198,6 +198,19 @@ class InsCLR(EmbedOutputMixin, Method):
 
     # ------------------------------------------------------------------ per stage: pool and banks
 
+    @classmethod
+    def validate(cls, cfg: InsCLRConfig, train_cfg, train_set: Any) -> None:
+        """Pool and batch against the training set (fit_method calls it for every stage before any write)."""
+        n, k, b = len(train_set), cfg.num_neighbors, train_cfg.batch_size
+        if cfg.pool_size > n - 1:
+            raise ConfigError(f"InsCLR pool_size={cfg.pool_size} but the training set has {n} images (a pool holds "
+                              f"other images). Fix: -p pool_size {max(n - 1, k)} (or less).")
+        if b % (1 + k) or b // (1 + k) > n:
+            fits = (1 + k) * max(1, min(b // (1 + k), n))
+            raise ConfigError(f"InsCLR batches are groups of 1 + num_neighbors = {1 + k} images (an anchor and its "
+                              f"neighbours), at most one group per each of the {n} training images, but "
+                              f"batch_size={b}. Fix: -p batch_size {fits}.")
+
     def on_fit_start(self, ctx) -> None:
         cfg, n, k = self.cfg, len(ctx.train_set), self.cfg.num_neighbors
         if cfg.pool_size > n - 1:

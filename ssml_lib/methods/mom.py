@@ -92,6 +92,17 @@ class MOM(NormalizedEmbedMixin, Method):
         self.triplets = torch.as_tensor(state["triplets"], dtype=torch.int64)
         self._stats = dict(state.get("stats", {}))
 
+    @classmethod
+    def validate(cls, cfg: MOMConfig, train_cfg, train_set: Any) -> None:
+        """Neighbourhoods and triplet batches against the training set (before anything is written)."""
+        n = len(train_set)
+        if max(cfg.mom_k, cfg.mom_graph_k) >= n:
+            raise ConfigError(f"mom_k={cfg.mom_k} and mom_graph_k={cfg.mom_graph_k} must be below the {n} training "
+                              f"images. Fix: -p mom_k {n - 1} -p mom_graph_k {n - 1} (or less).")
+        if train_cfg.batch_size % 3:
+            raise ConfigError(f"MOM batches are whole triplets, but batch_size={train_cfg.batch_size} is not divisible "
+                              f"by 3. Fix: e.g. -p batch_size {3 * max(1, train_cfg.batch_size // 3)}.")
+
     def on_fit_start(self, ctx) -> None:
         n, cfg = len(ctx.train_set), self.cfg
         if max(cfg.mom_k, cfg.mom_graph_k) >= n:

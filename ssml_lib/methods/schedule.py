@@ -155,6 +155,25 @@ def method_stages(name: str, cfg: Config) -> list[Stage]:
     return list(stages)
 
 
+def _stage_configs(stages: list[Stage], cfg: Config, tcfg: TrainConfig) -> list[tuple[Stage, Config, TrainConfig]]:
+    return [(s, s.cfg if s.cfg is not None else cfg,
+             dataclasses.replace(tcfg, **dict(s.train)) if s.train else tcfg) for s in stages]
+
+
+def _validate_stages(name: str, stage_cfgs: list, train_set: Any) -> None:
+    validate = getattr(method_class(name), "validate", None)
+    if validate is not None:
+        for _, scfg, stcfg in stage_cfgs:
+            validate(scfg, stcfg, train_set)
+
+
+def check_method_data(name: str, method_cfg: Any, train_cfg: TrainConfig, train_set: Any) -> None:
+    """Every stage's settings against ``train_set`` (batch vs. images and classes, NN lists, pools), as
+    :func:`fit_method` checks them; raises ConfigError and writes nothing. For checks before other work."""
+    cfg = method_config(name, method_cfg)
+    _validate_stages(name, _stage_configs(method_stages(name, cfg), cfg, train_cfg), train_set)
+
+
 @contextmanager
 def _quiet(progress: bool) -> Iterator[None]:
     if progress:
@@ -215,12 +234,8 @@ def fit_method(name: str, *, model: torch.nn.Module, train_set: Any, method_cfg:
             raise ConfigError(f"{what} must be callable (ssml_lib.data.build_transform(...)), got "
                               f"{type(tf).__name__}.")
     stages = method_stages(name, cfg)
-    stage_cfgs = [(s, s.cfg if s.cfg is not None else cfg,
-                   dataclasses.replace(tcfg, **dict(s.train)) if s.train else tcfg) for s in stages]
-    validate = getattr(method_class(name), "validate", None)
-    if validate is not None:  # method-specific checks of the configs against the data, before any write
-        for _, scfg, stcfg in stage_cfgs:
-            validate(scfg, stcfg, train_set)
+    stage_cfgs = _stage_configs(stages, cfg, tcfg)
+    _validate_stages(name, stage_cfgs, train_set)  # the configs against the data, before any write
     extra = {"noaug": Transformed(train_set, test_transform), **dict(datasets or {})}
     out_dir = Path(out_dir)
     runs: list[StageRun] = []
@@ -255,5 +270,5 @@ def fit_method(name: str, *, model: torch.nn.Module, train_set: Any, method_cfg:
                      out_dir=out_dir)
 
 
-__all__ = ["MethodRun", "Stage", "StageInfo", "StageRun", "build_method", "fit_method", "method_config",
-           "method_config_class", "method_stages", "train_config"]
+__all__ = ["MethodRun", "Stage", "StageInfo", "StageRun", "build_method", "check_method_data", "fit_method",
+           "method_config", "method_config_class", "method_stages", "train_config"]

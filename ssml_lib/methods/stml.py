@@ -161,9 +161,11 @@ class STML(EmbedOutputMixin, Method):
         """Refuse a batch that cannot hold whole NN lists (called by fit_method before anything is written)."""
         n, k, b = len(train_set), cfg.num_neighbors, train_cfg.batch_size
         if b % k or k > n or b > n:
+            fits = k * max(1, min(b, n) // k)
             raise ConfigError(f"STML batch_size={b} must be a multiple of num_neighbors={k}, and both at most the "
                               f"{n} training images. Fix: use batch_size = queries x num_neighbors, e.g. "
-                              "120 = 24 x 5.")
+                              + (f"-p batch_size {fits} ({fits // k} x {k})." if k <= n else
+                                 f"-p num_neighbors {n} or fewer."))
 
     def on_fit_start(self, ctx) -> None:
         self.validate(self.cfg, ctx.cfg, ctx.train_set)

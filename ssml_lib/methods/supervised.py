@@ -94,6 +94,18 @@ class Supervised(EmbedOutputMixin, Method):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return retrieval_embedding(self.model(images))
 
+    @classmethod
+    def validate(cls, cfg: SupervisedConfig, train_cfg, train_set: Any) -> None:
+        """Batches of ``m_per_class`` images from each of ``batch_size / m_per_class`` distinct classes, at least
+        one batch an epoch (checked by fit_method before anything is written)."""
+        n, b, m = len(train_set), train_cfg.batch_size, cfg.m_per_class
+        n_cls = int(labels_tensor(train_set).unique().numel())
+        if b % m or b // m > n_cls or b > n:
+            fits = m * max(1, min(n_cls, n // m))
+            raise ConfigError(f"supervised: batch_size={b} must be m_per_class={m} x (classes per batch), with at "
+                              f"most the {n_cls} training classes in a batch and at most the {n} training images. "
+                              f"Fix: -p batch_size {fits} (or another multiple of {m} up to {fits}).")
+
     def on_fit_start(self, ctx) -> None:
         self._data = Transformed(ctx.train_set, self.train_transform)
         self._labels = labels_tensor(ctx.train_set)

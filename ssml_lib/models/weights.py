@@ -97,6 +97,16 @@ def resolve_weights(backbone: str, pretrained, *, allow_download: bool = False) 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A state dict from a file: a bare one, or inside ``{'state_dict': ...}`` / ``{'model': ...}``."""
+    from ssml_lib.io import torch_file_problem
+
+    fix = ("Fix: pass the .pth file that torch.save(model.state_dict(), path) wrote (or torchvision's checkpoint "
+           "of the backbone, e.g. resnet18-f37072fd.pth), or pretrained=None / 'imagenet'")
+    try:
+        problem = torch_file_problem(path)
+    except OSError as exc:
+        raise WeightsNotFoundError(f"weights file '{path}' cannot be opened ({exc}). {fix}.") from None
+    if problem is not None:
+        raise WeightsNotFoundError(f"'{path}' is not a torch weights file: {problem}. {fix}.")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -105,6 +115,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except (RuntimeError, EOFError, OSError) as exc:
         raise WeightsNotFoundError(f"'{path}' is not a readable torch checkpoint ({exc}); "
                                    f"the file may be truncated: fetch or save it again") from exc
+    except Exception as exc:  # a damaged file fails inside torch's unpickler with any error (IndexError, KeyError)
+        raise WeightsNotFoundError(f"'{path}' cannot be read as a torch file ({type(exc).__name__}: {exc}); it is "
+                                   f"corrupt. {fix}.") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
