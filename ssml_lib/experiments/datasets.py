@@ -66,3 +66,21 @@ def standin_data(names, data_root: Optional[str]) -> Optional[dict]:
     sizes = {d["size"] for d in found.values()}
     return {"passed_as_data_root": str(data_root), "size": sizes.pop() if len(sizes) == 1 else None,
             "real": [n for n in dict.fromkeys(names) if n not in found], "datasets": found}
+
+
+def open_train_set(spec, root: Path, run, standin: bool):
+    """The table's training split (untransformed), GLDv2 through its seeded class subset (or the user's file)."""
+    from ..data import make_gldv2_subset, open_dataset
+    from ..paths import runs_dir
+
+    options: dict = {"expect_counts": "off" if standin else "warn"}
+    if spec.train_dataset == "gldv2":
+        subset = run.data.gldv2_subset_file
+        if subset is None and run.data.gldv2_fraction < 1.0:
+            out = runs_dir() / "gldv2_subsets" / f"{'standin' if standin else 'real'}_f{run.data.gldv2_fraction:g}" \
+                f"_s{run.seed}.csv"
+            subset = out if out.is_file() else make_gldv2_subset(root, out, fraction=run.data.gldv2_fraction,
+                                                                 seed=run.seed)
+        options["subset_file"] = str(subset) if subset is not None else None
+        options = {k: v for k, v in options.items() if v is not None}
+    return open_dataset(spec.train_dataset, root, "train", None, **options)

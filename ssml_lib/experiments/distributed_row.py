@@ -208,5 +208,20 @@ def run_distributed_row(table: str, params_file: ParamsFile = None, overrides: O
         return run_table_row(table, params_file, overrides, progress=progress)
 
 
-__all__ = ["check_gpus", "incomplete_stages", "resolve_row", "row_run_dir", "run_distributed_row", "torchrun_command",
-           "train_distributed", "train_with_torchrun"]
+def preflight_row(table: str, params_file: Any = None, overrides: Optional[Mapping[str, Any]] = None):
+    """:func:`~.preflight.check_row_data` (a ``RowData``) of a row from its parameters, as ``run_table_row``
+    resolves them (the stand-in is generated into the cache where needed; nothing else is written)."""
+    from .datasets import dataset_root
+    from .preflight import check_row_data
+
+    spec = get_table(table)
+    resolved = resolve_row(table, params_file, overrides)
+    run = resolved["run"]
+    roots = {name: dataset_root(name, run.data.data_root, standin_size=run.data.standin_size,
+                                standin_seed=run.data.standin_seed)
+             for name in dict.fromkeys((spec.train_dataset, *spec.eval_datasets))}
+    return check_row_data(spec, resolved, roots, standin=resolved["standin"])
+
+
+__all__ = ["check_gpus", "incomplete_stages", "preflight_row", "resolve_row", "row_run_dir", "run_distributed_row",
+           "torchrun_command", "train_distributed", "train_with_torchrun"]

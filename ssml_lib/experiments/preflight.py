@@ -121,7 +121,7 @@ def check_row_data(spec: TableSpec, resolved: Mapping[str, Any], roots: Mapping[
                    standin: bool) -> RowData:
     """Open and check everything the row reads (see the module docstring); raise before any write."""
     from ..methods.schedule import check_method_data
-    from .runner import open_train_set
+    from .datasets import open_train_set
 
     run = resolved["run"]
     sets = _eval_sets(spec, roots, standin)  # first: a damaged gnd file is refused before anything else
@@ -171,20 +171,4 @@ def check_row_data(spec: TableSpec, resolved: Mapping[str, Any], roots: Mapping[
     return RowData(train, eval_skip, ks, record)
 
 
-def preflight_row(table: str, params_file: Any = None, overrides: Optional[Mapping[str, Any]] = None) -> RowData:
-    """:func:`check_row_data` of a row from its parameters, as ``run_table_row`` resolves them (the stand-in is
-    generated into the cache where needed; nothing else is written)."""
-    from .datasets import dataset_root
-    from .distributed_row import resolve_row
-    from .tables import get_table
-
-    spec = get_table(table)
-    resolved = resolve_row(table, params_file, overrides)
-    run = resolved["run"]
-    roots = {name: dataset_root(name, run.data.data_root, standin_size=run.data.standin_size,
-                                standin_seed=run.data.standin_seed)
-             for name in dict.fromkeys((spec.train_dataset, *spec.eval_datasets))}
-    return check_row_data(spec, resolved, roots, standin=resolved["standin"])
-
-
-__all__ = ["RowData", "check_images_cached", "check_row_data", "preflight_row"]
+__all__ = ["RowData", "check_images_cached", "check_row_data"]

@@ -227,7 +227,7 @@ def _execute(plan: MethodPlan, *, log_output: bool, execution_timeout: Optional[
 def _check_data(plan: MethodPlan) -> Optional[str]:
     """What the notebook's runner checks before any work (datasets, gnd files, every image, the method's settings
     against the training set), here, so a refused row leaves no executed notebook; None when it may run."""
-    from .preflight import preflight_row
+    from .distributed_row import preflight_row
 
     try:
         preflight_row(plan.table, plan.params_file, {k: v for k, v in plan.namespace.items() if k != "params_file"})

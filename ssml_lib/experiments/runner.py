@@ -22,6 +22,7 @@ from ..provenance import collect_provenance, fingerprint_files
 from ..results import render_table, side_by_side, write_results
 from .datasets import dataset_root
 from .evaluate import evaluate_recall, evaluate_revisited
+from .datasets import open_train_set  # noqa: F401  (re-exported: callers import it from the runner)
 from .preflight import check_row_data
 from .standin_pretrain import PretrainSettings, standin_pretrained_weights
 from .tables import TableSpec, get_table
@@ -351,23 +352,6 @@ def table_method_settings(table: str, method: str) -> tuple[dict, Path]:
     keys = ({f.name for f in fields(method_config_class(method))} | set(_MODEL_SETTINGS)) - _SCALE_FIELDS
     chosen = {k: v for k, v in read_params_file(path).items() if k in keys}
     return chosen, path.relative_to(REPO_ROOT)
-
-
-def open_train_set(spec: TableSpec, root: Path, run: RunConfig, standin: bool):
-    from ..data import make_gldv2_subset, open_dataset
-    from ..paths import runs_dir
-
-    options: dict = {"expect_counts": "off" if standin else "warn"}
-    if spec.train_dataset == "gldv2":
-        subset = run.data.gldv2_subset_file
-        if subset is None and run.data.gldv2_fraction < 1.0:
-            out = runs_dir() / "gldv2_subsets" / f"{'standin' if standin else 'real'}_f{run.data.gldv2_fraction:g}" \
-                f"_s{run.seed}.csv"
-            subset = out if out.is_file() else make_gldv2_subset(root, out, fraction=run.data.gldv2_fraction,
-                                                                 seed=run.seed)
-        options["subset_file"] = str(subset) if subset is not None else None
-        options = {k: v for k, v in options.items() if v is not None}
-    return open_dataset(spec.train_dataset, root, "train", None, **options)
 
 
 def run_dir_for(table: str, method: str, standin: bool, resolved: dict) -> Path:
