@@ -48,11 +48,15 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> dict:
-    """``{'commit': sha or None, 'dirty': bool or None}``; None where git or a commit is unavailable."""
+    """``{'commit': sha or None, 'dirty': bool or None}``; None where git or a commit is unavailable.
+
+    ``dirty`` says whether tracked files *outside* ``results/`` differ from the commit: the code and settings that
+    made a result. Results themselves are written while a table is being recorded, and do not make it dirty.
+    """
     commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None, "note": "no git executable, repository or commit"}
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 

@@ -61,3 +61,39 @@ def test_checklist_follows_the_records(tmp_path, monkeypatch):
     assert "| CUB | stand-in ImageNet start | 50.0 | 50.0 | 50.0 |" in page
     path = findings.write_findings(tmp_path / "README.md")
     assert path.read_text().startswith("# Stand-in results (STAND-IN DATA)")
+
+
+def test_a_new_record_clears_the_previous_one_of_what_it_records(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSML_RESULTS", str(tmp_path))
+    base = tmp_path / "standin"
+    for name in ("table1_cub_pretrained", "table2_cub_scratch"):
+        (base / name).mkdir(parents=True)
+        (base / name / "old.csv").write_text("x")
+        (base / f"{name}.md").write_text("x")
+    (base / "figures").mkdir()
+    (base / "table10_cost.md").write_text("x")
+    record.clear_previous(["table1_cub_pretrained"], figures=False)
+    assert not (base / "table1_cub_pretrained").exists() and not (base / "table1_cub_pretrained.md").exists()
+    assert (base / "table2_cub_scratch" / "old.csv").exists() and (base / "figures").exists()
+    record.clear_previous(["table2_cub_scratch"], figures=True)
+    assert not (base / "figures").exists() and not (base / "table10_cost.md").exists()
+
+
+def test_results_do_not_make_the_code_dirty(tmp_path, monkeypatch):
+    import subprocess
+
+    from ssml_lib import provenance
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "code.py").write_text("a = 1\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "row.csv").write_text("1\n")
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
+    monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)
+    assert provenance.git_state()["dirty"] is False
+    (tmp_path / "results" / "row.csv").write_text("2\n")  # a result rewritten while recording
+    assert provenance.git_state()["dirty"] is False
+    (tmp_path / "code.py").write_text("a = 2\n")  # the code changed: dirty
+    assert provenance.git_state()["dirty"] is True

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import time
 from typing import Sequence
@@ -48,9 +47,10 @@ def rows_of(table: str) -> list[str]:
 
 
 def _git_dirty() -> bool:
-    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                         capture_output=True, text=True)
-    return out.returncode != 0 or bool(out.stdout.strip())
+    """Uncommitted changes to the code or settings (results/ excluded, as in every provenance record)."""
+    from ..provenance import git_state
+
+    return git_state().get("dirty") is not False
 
 
 def _run_figure(name: str, params: dict, *, dry_run: bool, say) -> bool:
@@ -74,6 +74,22 @@ def _run_figure(name: str, params: dict, *, dry_run: bool, say) -> bool:
     return True
 
 
+def clear_previous(tables: Sequence[str], *, figures: bool) -> None:
+    """Remove the earlier record of what is about to be recorded, so no stale row, figure or cost survives."""
+    import shutil
+
+    from ..paths import standin_results_base
+
+    base = standin_results_base(SIZE)
+    for table in tables:
+        shutil.rmtree(base / table, ignore_errors=True)
+        (base / f"{table}.md").unlink(missing_ok=True)
+    if figures:
+        shutil.rmtree(base / "figures", ignore_errors=True)
+        for suffix in (".md", ".csv", ".json"):
+            (base / f"table10_cost{suffix}").unlink(missing_ok=True)
+
+
 def record(tables: Sequence[str], *, figures: bool = True, dry_run: bool = False, allow_dirty: bool = False,
            say=print) -> int:
     from .findings import write_findings
@@ -87,6 +103,8 @@ def record(tables: Sequence[str], *, figures: bool = True, dry_run: bool = False
                           "from. Fix: commit (or stash) first, or pass --allow-dirty for a trial run.")
     os.environ["SSML_RECORD"] = "1"  # this process and the notebook kernels write results/standin/
     os.environ.setdefault("TQDM_DISABLE", "1")
+    if not dry_run:
+        clear_previous(tables, figures=figures)
     start, failed = time.time(), []
     for table in tables:
         report = run_table(table, methods=rows_of(table), standin_size=SIZE, dry_run=dry_run, log_output=False)
