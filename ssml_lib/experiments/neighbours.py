@@ -21,6 +21,7 @@ from ..config import Config, EvalConfig, load_config, notebook_parameters, to_di
 from ..errors import ConfigError
 from ..io import atomic_write_text
 from ..models import l2_normalize
+from ..paths import shown_path
 from ..provenance import collect_provenance, fingerprint_files
 from .figures import FigureResult, data_label, figures_dir, plot_neighbours, save_figure, thumbnail
 
@@ -91,7 +92,7 @@ def trained_row_model(table: str, params_file: Any = None, overrides: Optional[M
         method_run = train_row(spec, resolved, model, roots, standin=standin, device=device, progress=progress,
                                data=data)
         embedder = method_run.method
-        info["training"] = {"out_dir": str(method_run.out_dir), "stages": [s.name for s in method_run.stages],
+        info["training"] = {"out_dir": shown_path(method_run.out_dir), "stages": [s.name for s in method_run.stages],
                             "reused": all(s.skipped for s in method_run.stages),
                             "train_time_s": method_run.train_time_s}
     embedder.eval()

@@ -29,6 +29,7 @@ from torch.utils.data import Subset
 from ..config import Config, load_config, notebook_parameters, to_dict
 from ..errors import ConfigError
 from ..io import atomic_write_text
+from ..paths import shown_path
 from ..provenance import collect_provenance
 from .figures import (DISPLAY_NAMES, FigureResult, data_label, figures_dir, plot_mined_positives,
                       plot_precision_curves, save_figure, thumbnail)
@@ -314,7 +315,7 @@ def positive_mining_figure(methods=("spreading", "insclr", "stml"), *, table: st
                   for m, r in runs.items()}},
         standin=standin, data_fingerprint=None, wall_time_s=time.time() - start,
         extra={"figure": FIGURE, "rules": {m: RULES[m] for m in cfg.methods},
-               "runs": {m: str(r["run_dir"]) for m, r in runs.items()}, "shown": shown})
+               "runs": {m: shown_path(r["run_dir"]) for m, r in runs.items()}, "shown": shown})
     paths["provenance"] = atomic_write_text(out / f"{FIGURE}_{cfg.table}.json",
                                             json.dumps(provenance, indent=2, default=str) + "\n")
     notes = ("Rows: anchors from the training set (black frame, class number above). Column groups: points of "

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from ..config import Config, EvalConfig, RunConfig, load_configs, read_params_file, to_dict
-from ..paths import REPO_ROOT
+from ..paths import REPO_ROOT, shown_path
 from ..errors import ConfigError
 from ..models import build_model
 from ..provenance import collect_provenance, fingerprint_files
@@ -102,7 +102,7 @@ def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: st
     model = build_model(backbone, embedding_size=mcfg.embedding_size, normalize=True, pretrained=pretrained,
                         head_init="default" if mcfg.head_init == "pca" else mcfg.head_init, **kwargs)
     return model.to(device), {"backbone": backbone, **kwargs, "init": spec.init,
-                              "weights": str(pretrained) if pretrained is not None else "random"}
+                              "weights": shown_path(pretrained) if isinstance(pretrained, Path) else str(pretrained) if pretrained is not None else "random"}
 
 
 def evaluate(spec: TableSpec, model, roots: Mapping[str, Path], run: RunConfig, mcfg: ModelConfig,
@@ -181,7 +181,7 @@ def resolve_params(table: str, params_file=None, overrides: Optional[Mapping[str
             layers.append((f"{table_file} (method settings only: {', '.join(sorted(settings))})", settings))
         for f in (STANDIN_PARAMS, STANDIN_PARAMS.parent / "standin" / f"{method}.yaml"):
             if f.is_file():
-                layers.append((str(f), read_params_file(f)))
+                layers.append((shown_path(f), read_params_file(f)))
         size = user.get("standin_size", user.get("data.standin_size",
                                                  _read_flat([STANDIN_PARAMS]).get("standin_size")))
         if size == "tiny":
@@ -471,7 +471,7 @@ def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | N
         method_run = train_row(spec, resolved, model, roots, standin=standin, device=device, progress=progress,
                                data=data)
         embedder = method_run.method
-        info["training"] = {"out_dir": str(method_run.out_dir), "wall_time_s": method_run.wall_time_s,
+        info["training"] = {"out_dir": shown_path(method_run.out_dir), "wall_time_s": method_run.wall_time_s,
                             "stages": [s.name for s in method_run.stages], "head": method_run.info.get("head"),
                             "final": {k: v for k, v in (method_run.history[-1] if method_run.history else {}).items()
                                       if isinstance(v, (int, float, str)) or v is None}}
@@ -489,7 +489,7 @@ def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | N
     provenance = collect_provenance({k: to_dict(resolved[k]) for k in ("run", "model", "method", "train")},
                                     standin=standin, data_fingerprint=fingerprint, wall_time_s=time.time() - start,
                                     extra={"model": model_info, **info, "params_files": resolved["files"],
-                                           "data_roots": {k: str(v) for k, v in roots.items()}})
+                                           "data_roots": {k: shown_path(v) for k, v in roots.items()}})
     paths = write_results(table, run.method, rows, provenance, results_dir=run.output_dir)
     ours = pd.DataFrame(rows).assign(method=run.method)
     return RowResult(table, run.method, standin, pd.DataFrame(rows), side_by_side(table, ours),
