@@ -23,7 +23,7 @@ from ..io import atomic_write_text
 from ..models import l2_normalize
 from ..paths import shown_path
 from ..provenance import collect_provenance, fingerprint_files
-from .figures import FigureResult, data_label, figures_dir, plot_neighbours, save_figure, thumbnail
+from .figures import DISPLAY_NAMES, FigureResult, data_label, figures_dir, plot_neighbours, save_figure, thumbnail
 
 FIGURE = "fig20_21_neighbours"
 # (dataset, init) -> the table whose row trains the model; the thesis's figures are the scratch rows
@@ -157,7 +157,8 @@ def neighbour_figure(method: str = "spreading", *, datasets=("cub200", "cars196"
         queries, neighbours = query_neighbours(emb, cfg.n_queries, cfg.n_neighbours, run.seed, run.eval.knn_backend)
         labels = np.asarray(test.labels)
         side = max(run.data.image_size, 64) if standin else 160
-        title = (f"{THESIS_FIGURE.get(dataset, dataset)}: {method} on {dataset} ({cfg.init}, "
+        title = (f"{THESIS_FIGURE.get(dataset, dataset)}: {DISPLAY_NAMES.get(method, method)} (`{method}`) on "
+                 f"{dataset} ({cfg.init}, "
                  f"{row.info['model']['backbone']}), {len(queries)} queries + {cfg.n_neighbours} nearest test "
                  f"images\n{data_label(standin)}")
         fig = plot_neighbours([thumbnail(test.load_image(q), side) for q in queries],
