@@ -2,6 +2,7 @@
 
     python -m ssml_lib.experiments.record                          # everything (a few CPU hours on 2 cores)
     python -m ssml_lib.experiments.record --tables table1_cub_pretrained --no-figures
+    python -m ssml_lib.experiments.record --no-tables              # figures, Table 10, findings only
     python -m ssml_lib.experiments.record --dry-run                # what would run
 
 This is the only command that writes the committed ``results/standin/``: notebooks, the demo, nbval and
@@ -128,12 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tables", default=",".join(TABLES), help="comma-separated tables (default: all tier-1)")
     ap.add_argument("--no-figures", dest="figures", action="store_false")
+    ap.add_argument("--no-tables", dest="tables_on", action="store_false",
+                    help="only the figures, Table 10 and the findings (from the recorded tables)")
     ap.add_argument("--dry-run", action="store_true")
     ap.add_argument("--allow-dirty", action="store_true")
     args = ap.parse_args(argv)
     try:
-        return record(args.tables.split(","), figures=args.figures, dry_run=args.dry_run,
-                      allow_dirty=args.allow_dirty)
+        return record(args.tables.split(",") if args.tables_on else [], figures=args.figures,
+                      dry_run=args.dry_run, allow_dirty=args.allow_dirty)
     except SsmlError as exc:
         print(f"record: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
