@@ -98,7 +98,8 @@ def _improves(method: str, names=("CUB", "Cars")) -> tuple[Optional[bool], str]:
         if start is None or got is None:
             return None, "not recorded"
         ok &= got > start + MARGIN
-        parts.append(f"{name} {_f(start)} -> {_f(got)}")
+        parts.append(f"{name} {_f(start)} -> {_f(got)} (pooled features {_f(value(pre, method, ds, 'R@1 (pooled)'))}; "
+                     f"mined-positive precision {_p(final_log(pre, method).get('pos_precision'))})")
     return ok, "; ".join(parts)
 
 
@@ -124,7 +125,8 @@ def _insclr_fails_on_cub_cars() -> tuple[Optional[bool], str]:
             return None, "not recorded"
         log = final_log(pre, "insclr")
         ok &= got < start - MARGIN
-        parts.append(f"{name} {_f(start)} -> {_f(got)} (pool precision {_p(log.get('pool_precision'))}, memory "
+        parts.append(f"{name} {_f(start)} -> {_f(got)} (pooled {_f(value(pre, 'insclr', ds, 'R@1 (pooled)'))}; "
+                     f"pool precision {_p(log.get('pool_precision'))}, memory "
                      f"positives {_p(log.get('memory_pos_precision'))}, in-batch accept rate "
                      f"{_p(log.get('selection_accept_rate'))})")
     return ok, "; ".join(parts)
