@@ -52,7 +52,7 @@ def test_memory_settings_reach_the_memory_rows_only_and_stand_in_epochs_only_the
                 {"memory_terms": "negatives+positives", "seed": 1})
     assert [(j["method"], j["memory_size"]) for j in jobs] == [("stml", None), ("stml_xbm", None), ("stml_xbm", 240)]
     assert "memory_terms" not in jobs[0]["overrides"] and jobs[1]["overrides"]["memory_terms"] == "negatives+positives"
-    assert all(j["overrides"]["epochs"] == 3 and j["overrides"]["seed"] == 1 for j in jobs)
+    assert all(j["overrides"]["epochs"] == 2 and j["overrides"]["seed"] == 1 for j in jobs)
     assert jobs[2]["overrides"]["memory_size"] == 240
     real = plan(StmlMemoryConfig(paper_scale=True), {"data_root": "/data"})
     assert "epochs" not in real[0]["overrides"] and real[1]["params_file"].name == "stml_xbm.yaml"

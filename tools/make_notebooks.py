@@ -157,11 +157,12 @@ the first setting. Labels are used for these diagnostics only.
 - Paper scale: `-p data_root /data -p paper_scale True` (each row reads `params/<table>/stml.yaml` or `stml_xbm.yaml`)
 
 With no `data_root` the notebook runs on the embedded **stand-in**, labelled as such; its default (CUB only,
-3 epochs a run) takes a few minutes on a 2-core CPU. `stml_xbm` joins each table's results as an extra row.""",
+2 epochs a run; the memory joins after the first) takes a few minutes on a 2-core CPU; `-p standin_epochs 8`
+runs the stand-in recipe's full length. `stml_xbm` joins each table's results as an extra row.""",
         params='''settings = ["table1_cub_pretrained"]  # any of table1_cub_pretrained, table3_cars_pretrained, table5_sop_pretrained, table7_gldv2
 memory_sizes = []  # stml_xbm memory sizes (rows) to sweep on the first setting, e.g. [120, 480, 1920]; []: no sweep
 paper_scale = False  # True (needs data_root): each row reads params/<table>/<method>.yaml
-standin_epochs = 3  # stand-in runs only: epochs per run (the default stays in minutes); None: the recipe's 8
+standin_epochs = 2  # stand-in runs only: epochs per run (the default stays in minutes); None: the recipe's 8
 data_root = None  # None: the embedded stand-in; else the folder holding the datasets' folders
 standin_size = None  # stand-in scale: "tiny" (tests) or "default" (minutes on a 2-core CPU); None: "default"
 device = None  # "auto", "cpu" or "cuda"; None: "auto"

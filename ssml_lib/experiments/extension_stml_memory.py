@@ -44,7 +44,7 @@ class StmlMemoryConfig(Config):
     settings: tuple[str, ...] = ("table1_cub_pretrained",)
     memory_sizes: tuple[int, ...] = ()  # stml_xbm's memory_size per sweep run, on the first setting
     paper_scale: bool = False  # each row reads params/<table>/<method>.yaml (real data only)
-    standin_epochs: Optional[int] = 3  # stand-in runs only; None: the stand-in recipe's
+    standin_epochs: Optional[int] = 2  # stand-in runs only (the memory joins after one); None: the recipe's 8
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -54,7 +54,7 @@ class StmlMemoryConfig(Config):
                               f"{list(self.settings)}. Fix: e.g. -p settings '[\"table1_cub_pretrained\"]'.")
         if any(m < 1 for m in self.memory_sizes) or (self.standin_epochs is not None and self.standin_epochs < 1):
             raise ConfigError(f"memory_sizes must be positive row counts and standin_epochs None or >= 1, got "
-                              f"{list(self.memory_sizes)} and {self.standin_epochs}. Fix: e.g. [240, 480, 960], 3.")
+                              f"{list(self.memory_sizes)} and {self.standin_epochs}. Fix: e.g. [240, 480, 960], 2.")
 
 
 def _memory_only() -> set[str]:
@@ -84,7 +84,7 @@ def plan(cfg: StmlMemoryConfig, overrides: Mapping[str, Any]) -> list[dict]:
 
 
 def run_stml_memory(settings=("table1_cub_pretrained",), *, memory_sizes=(), paper_scale: bool = False,
-                    standin_epochs: Optional[int] = 3, progress: bool = True, **overrides: Any) -> FigureResult:
+                    standin_epochs: Optional[int] = 2, progress: bool = True, **overrides: Any) -> FigureResult:
     """Train and evaluate STML and stml_xbm on ``settings`` (and the sweep), then the comparison tables and the
     precision curves. ``overrides`` go to every row (data_root, standin_size, device, seed, ...); the memory's
     own settings (memory_terms, memory_weight, ...) to stml_xbm rows only."""
