@@ -23,7 +23,9 @@ def test_record_refuses_a_dirty_tree_before_anything_runs(monkeypatch, tmp_path)
 
 def test_record_rows_add_the_reference_rows():
     assert record.rows_of("table2_cub_scratch") == ["spreading", "insclr", "stml", "pretrained"]
-    assert record.rows_of("table1_cub_pretrained")[-2:] == ["isl", "mom"]
+    assert record.rows_of("table1_cub_pretrained")[-3:] == ["isl", "mom", "stml_xbm"]
+    assert all("stml_xbm" in record.rows_of(t) for t in ("table3_cars_pretrained", "table5_sop_pretrained",
+                                                            "table7_gldv2"))
 
 
 def _write(root, table, method, values, final=None):
@@ -57,8 +59,12 @@ def test_checklist_follows_the_records(tmp_path, monkeypatch):
     assert "not recorded" in lines["Table 8: InsCLR rises with the fourth (memory) cycle"]  # no Table 8 records
     # GLDv2 is missing, so the scratch rule cannot be decided
     assert "not recorded" in lines[next(k for k in lines if k.startswith("Scratch training fails"))]
+    assert len(findings.extension()) == 2  # no stml_xbm records: no extension rows
+    _write(tmp_path, "table1_cub_pretrained", "stml_xbm", r1("cub200", 52.0),
+           final={"pos_precision": 0.5, "memory_negative_same_class": 0.02})
+    assert findings.extension()[2:] == ["| CUB | 50.5 | 52.0 | 50.5 | 52.0 | — / 0.50 | 0.02 |"]
     page = findings.render()
-    assert "| CUB | stand-in ImageNet start | 50.0 | 50.0 | 50.0 |" in page
+    assert "| CUB | stand-in ImageNet start | 50.0 | 50.0 | 50.0 |" in page and "## Extension" in page
     path = findings.write_findings(tmp_path / "README.md")
     assert path.read_text().startswith("# Stand-in results (STAND-IN DATA)")
 

@@ -11,8 +11,9 @@ its notebook (papermill, as ``run_table`` does) at the ``default`` stand-in size
 ``params/standin*.yaml`` and the table's method settings, with ``SSML_RECORD=1`` so that results, figures and
 executed notebooks land in ``results/standin/``. Besides the thesis's rows it records, per table, the reference
 rows a reader needs: the untrained network of every scratch table (``pretrained`` = random init there) and
-ISL and MoM on Table 1. At the end it rebuilds Table 10's cost and ``results/standin/README.md`` (the findings
-checklist, :mod:`ssml_lib.experiments.findings`).
+ISL and MoM on Table 1; and the extension ``stml_xbm`` on every pre-trained setting (Tables 1, 3, 5, 7). At the
+end it rebuilds Table 10's cost and ``results/standin/README.md`` (the findings checklist, and STML + memory
+beside STML: :mod:`ssml_lib.experiments.findings`).
 
 The git tree must be clean (``--allow-dirty`` to override), so that every record names the commit it came from.
 """
@@ -29,8 +30,11 @@ from ..errors import ConfigError, SsmlError
 from ..paths import REPO_ROOT
 from .tables import TABLES
 
-EXTRA_ROWS = {
-    "table1_cub_pretrained": ("isl", "mom"),
+EXTRA_ROWS = {  # stml_xbm: the extension (STML + cross-batch memory), on every pre-trained setting
+    "table1_cub_pretrained": ("isl", "mom", "stml_xbm"),
+    "table3_cars_pretrained": ("stml_xbm",),
+    "table5_sop_pretrained": ("stml_xbm",),
+    "table7_gldv2": ("stml_xbm",),
     "table2_cub_scratch": ("pretrained",),
     "table4_cars_scratch": ("pretrained",),
     "table6_sop_scratch": ("pretrained",),
