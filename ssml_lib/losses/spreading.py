@@ -13,7 +13,9 @@ Two forms (docs/methods.md, Spreading; the Spreading paper's Eqs. 3-7):
   We return J / B (the paper sums; dividing by B only rescales, so learning rates carry over).
 
 Inputs must already be L2-normalised, as the official model does in its head; the loss does not
-normalise, so its gradient is exactly the official one. Both forms are computed in log space.
+normalise, so its gradient is exactly the official one. The paper form is computed in log space; the official
+form with exponentials shifted per row (no overflow; the shift cancels in every ratio) and its closed-form
+gradient, a few passes over the 2B x 2B matrix.
 """
 from __future__ import annotations
 
