@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks.official.previous import old_spreading_official
 from ssml_lib.errors import SsmlError
 from ssml_lib.losses import spreading_loss
 
@@ -153,20 +154,6 @@ def test_bad_input_is_refused(kwargs, match):
         spreading_loss(torch.zeros(4), torch.zeros(4))
 
 
-def _old_official(x, temperature, m):
-    """The log-space form this module used before the closed-form gradient (kept for the A/B test)."""
-    n = x.shape[0]
-    rows = torch.arange(n)
-    partner = (rows + n // 2) % n
-    logits = x @ x.detach().T / temperature
-    pos_logit = logits[rows, partner]
-    negative = (rows[None, :] != rows[:, None]) & (rows[None, :] != partner[:, None])
-    neg_logits = logits.masked_fill(~negative, float("-inf"))
-    log_z = torch.logaddexp(math.log(m) + torch.logsumexp(neg_logits, dim=1), pos_logit)
-    log_not_q = torch.log1p(-torch.exp(neg_logits - log_z[:, None]))
-    return -((pos_logit - log_z).sum() + m * log_not_q.sum()) / n
-
-
 def _tied_views(dtype):
     # ties: duplicated instances, a view equal to its original, and an antipodal pair
     emb, emb_aug = _unit(64, 128, 5, torch.float64).detach(), _unit(64, 128, 6, torch.float64).detach()
@@ -178,7 +165,7 @@ def _tied_views(dtype):
 
 def _both_forms(emb, emb_aug, t, m):
     new = spreading_loss(emb, emb_aug, t, negative_weight=m)
-    old = _old_official(torch.cat([emb, emb_aug]), t, m)
+    old = old_spreading_official(torch.cat([emb, emb_aug]), t, m)
     return (new, *torch.autograd.grad(new, [emb, emb_aug])), (old, *torch.autograd.grad(old, [emb, emb_aug]))
 
 

@@ -1,10 +1,10 @@
 """InsCLR memory v2, A/B: the compacted miner (features read and compared only for query items and candidates)
-against the previous one (every entry of every group's universe, tests/_old_memory_v2.py). The draws must be
+against the previous one (every entry of every group's universe, benchmarks/official/previous.py). The draws must be
 identical, on random batches with exact ties (duplicated images, duplicated features, equal scores)."""
 import pytest
 import torch
 
-from _old_memory_v2 import old_mine
+from benchmarks.official.previous import old_mine
 from ssml_lib.mining import QueryExpansionMemory, query_universe
 
 

@@ -1,12 +1,23 @@
-"""The InsCLR memory v2 miner as it was before the compacted similarity (kept verbatim for the A/B test):
-every group's similarity over all E = (1 + K)(1 + C) entries of its universe."""
+"""ssml's blocks as they were before the speed-ups of issue 12 (commit fa4f3d0), kept verbatim: the A/B tests
+check the new code against them and ``--suite official`` times them beside the new code ("ssml before").
+
+* :func:`old_mine` -- InsCLR memory v2 mining: every group's similarity over all E = (1 + K)(1 + C) entries
+  of its universe (now: only the entries that can be a query item or a candidate).
+* :func:`old_spreading_official` -- the Spreading loss (official form) in log space, through autograd (now: a
+  few passes and a closed-form gradient).
+* :func:`old_candidate_pool` -- the pool as knn's default path gives it: float32 proposals, near-ties settled
+  exactly, other values the back end's float32 score (now: exact values, a float64 matmul + top-k where cheaper).
+"""
 from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import torch
 
 from ssml_lib.errors import SsmlError
+from ssml_lib.losses._common import log1mexp
 from ssml_lib.mining._common import as_features, as_index, check_choice, check_positive_int, fill_at_
 from ssml_lib.mining.memory_bank import MemoryDraw
 from ssml_lib.mining.query_expansion import SETS
@@ -151,3 +162,26 @@ def old_mine(self, batch_indices: Any, batch_labels: Any, batch_noaug: Any, pool
         all_labels = torch.cat([labels, torch.full_like(top.indices, dummy)])
     feats = self.aug.read(indices) * all_valid[:, None]
     return MemoryDraw(indices, feats, torch.where(all_valid, all_labels, dummy), all_valid)
+
+
+def old_spreading_official(x: torch.Tensor, temperature: float = 0.1, m: float = 1.0) -> torch.Tensor:
+    """The Spreading loss of x = [emb; emb_aug] as ``ssml_lib.losses.spreading`` computed it before."""
+    n = x.shape[0]
+    rows = torch.arange(n, device=x.device)
+    partner = (rows + n // 2) % n
+    logits = x @ x.detach().T / temperature
+    pos_logit = logits[rows, partner]
+    negative = (rows[None, :] != rows[:, None]) & (rows[None, :] != partner[:, None])
+    neg_logits = logits.masked_fill(~negative, float("-inf"))
+    log_z = torch.logaddexp(math.log(m) + torch.logsumexp(neg_logits, dim=1), pos_logit)
+    log_p = pos_logit - log_z
+    log_not_q = log1mexp(neg_logits - log_z[:, None])
+    return -(log_p.sum() + m * log_not_q.sum()) / n
+
+
+def old_candidate_pool(features: torch.Tensor, pool_size: int, backend: str = "auto"):
+    """The pool as ``candidate_pool`` computed it before: knn's default path."""
+    from ssml_lib.eval.knn import knn
+
+    sims, idx = knn(features, None, k=pool_size, metric="ip", exclude_self=True, backend=backend)
+    return idx.to(torch.int64), sims.to(torch.float32)
