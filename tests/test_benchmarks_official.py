@@ -103,6 +103,6 @@ def test_every_block_agrees_with_the_official_code_at_smoke_sizes(tmp_path):
         assert r["agree"], (r["block"], r["agreement"])
         assert r["checkout"]["file_sha256_16"] and r["ours_s"] > 0 and r["official_s"] > 0
     assert all("before_s" in r for r in rows if r["block"] in ("spreading_loss", "insclr_memory_v2_mining",
-                                                               "candidate_pool"))
+                                                               "candidate_pool", "revisited_map"))
     assert record["provenance"]["params"]["missing"] == []
     assert "| insclr_memory_v2_mining |" in (tmp_path / "README.md").read_text()

@@ -7,6 +7,8 @@ check the new code against them and ``--suite official`` times them beside the n
   few passes and a closed-form gradient).
 * :func:`old_candidate_pool` -- the pool as knn's default path gives it: float32 proposals, near-ties settled
   exactly, other values the back end's float32 score (now: exact values, a float64 matmul + top-k where cheaper).
+* :func:`old_revisited_map` -- the revisited mAP through a full stable ranking of every row, then
+  ``compute_map`` per setup (now: the places of each query's listed items only).
 """
 from __future__ import annotations
 
@@ -185,3 +187,21 @@ def old_candidate_pool(features: torch.Tensor, pool_size: int, backend: str = "a
 
     sims, idx = knn(features, None, k=pool_size, metric="ip", exclude_self=True, backend=backend)
     return idx.to(torch.int64), sims.to(torch.float32)
+
+
+def old_revisited_map(scores, gnd, kappas=(1, 5, 10), *, precision: str = "capped") -> dict:
+    """``revisited_map`` as it was: rank every row (stable argsort), then ``compute_map`` for each setup."""
+    import numpy as np
+
+    from ssml_lib.eval.revisited import _SETUPS, compute_map, rank_by_scores, validate_gnd
+
+    s = scores.detach().cpu().numpy() if hasattr(scores, "detach") else np.asarray(scores)
+    gnd = validate_gnd(gnd, s.shape[1])
+    ranks, out = rank_by_scores(s), {}
+    for setup, (pos_keys, junk_keys) in _SETUPS.items():
+        g = [{"ok": np.concatenate([e[k] for k in pos_keys]), "junk": np.concatenate([e[k] for k in junk_keys])}
+             for e in gnd]
+        m_ap, _, pr, _ = compute_map(ranks, g, kappas, precision=precision)
+        out[setup] = m_ap
+        out[f"mp_{setup}"] = [float(v) for v in pr]
+    return out
