@@ -33,7 +33,8 @@ REPOS = {
     "stml": Repo("tjddus9597+STML-CVPR22", "https://github.com/tjddus9597/STML-CVPR22", ("code/loss.py",),
                  "STML_loss (relaxed contrastive + KL self-distillation)"),
     "isl": Repo("ZiweiWangTHU+ISL", "https://github.com/ZiweiWangTHU/ISL",
-                ("lib/LinearAverage.py", "lib/alias_multinomial.py"), "LinearAverage.add_affinity (ISL mining)"),
+                ("lib/__init__.py", "lib/LinearAverage.py", "lib/alias_multinomial.py"),
+                "LinearAverage.add_affinity (ISL mining)"),
     "revisitop": Repo("filipradenovic+revisitop", "https://github.com/filipradenovic/revisitop",
                       ("python/evaluate.py",), "compute_map (revisited Oxford/Paris mAP)"),
 }
