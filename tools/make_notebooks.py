@@ -179,6 +179,10 @@ and `runs/results/standin-default/` (stand-in; `results/standin/` when recording
 its number of GPUs, in GPU hours; CPU runs are shown in CPU hours (wall time of one process) and labelled so.
 Run the table notebooks first; this one trains nothing.
 
+A projected column gives each thesis row's GPU hours at paper scale on the GPU of
+`results/benchmarks/methods_cuda.json`: the paper's training steps x the measured step times (training steps
+only; a projection, not a run).
+
 Stand-in rows are labelled and written apart from real ones (`table10_cost.md` in the stand-in folder, and
 `results/table10_cost.md`).""",
         params='''include = ["standin", "real"]  # which result trees to read: results/standin/ and/or results/
