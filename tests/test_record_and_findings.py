@@ -103,3 +103,27 @@ def test_results_do_not_make_the_code_dirty(tmp_path, monkeypatch):
     assert provenance.git_state()["dirty"] is False
     (tmp_path / "code.py").write_text("a = 2\n")  # the code changed: dirty
     assert provenance.git_state()["dirty"] is True
+
+
+def test_recording_some_rows_keeps_the_tables_other_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSML_RESULTS", str(tmp_path))
+    monkeypatch.setattr(record, "_git_dirty", lambda: False)
+    ran = []
+    monkeypatch.setattr("ssml_lib.experiments.run_table.run_table",
+                        lambda table, methods, **k: ran.append((table, methods)) or type("R", (), {"failed": []})())
+    monkeypatch.setattr(record, "_run_figure", lambda name, *a, **k: ran.append(name) or True)
+    monkeypatch.setattr("ssml_lib.experiments.findings.write_findings", lambda: tmp_path / "standin" / "README.md")
+    base = tmp_path / "standin"
+    (base / "table1_cub_pretrained").mkdir(parents=True)
+    (base / "executed").mkdir()
+    for name in ("stml", "stml_xbm"):
+        (base / "table1_cub_pretrained" / f"{name}.csv").write_text("x")
+        (base / "executed" / f"table1_cub_pretrained__{name}.ipynb").write_text("x")
+    assert record.record(["table1_cub_pretrained", "table2_cub_scratch"], methods=["stml_xbm"], figures=False,
+                         say=lambda *a: None) == 0
+    assert ran == [("table1_cub_pretrained", ["stml_xbm"]), "table10_cost"]  # table2 records no stml_xbm
+    assert (base / "table1_cub_pretrained" / "stml.csv").exists()
+    assert not (base / "table1_cub_pretrained" / "stml_xbm.csv").exists()
+    assert not (base / "executed" / "table1_cub_pretrained__stml_xbm.ipynb").exists()
+    with pytest.raises(ConfigError, match="no recorded row"):
+        record.record(["table2_cub_scratch"], methods=["isl"], say=lambda *a: None)
