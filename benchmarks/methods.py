@@ -39,6 +39,12 @@ _PAPER = {
                   0, {}),
     "stml": ("stml", 0, dict(backbone="googlenet", pooling="avgmax", head="linear", embedding_size=512), 120, 2, 0,
              {}),
+    # the extension (no target of its own: compare with stml's step); the queue is full, the memory in use
+    "stml_xbm": ("stml_xbm", 0, dict(backbone="googlenet", pooling="avgmax", head="linear", embedding_size=512), 120,
+                 2, 0, {"memory_size": 8192, "memory_dtype": "float16"}),
+    "stml_xbm_pos": ("stml_xbm", 0, dict(backbone="googlenet", pooling="avgmax", head="linear", embedding_size=512),
+                     120, 2, 0, {"memory_size": 8192, "memory_dtype": "float16",
+                                 "memory_terms": "negatives+positives"}),
     "insclr_base": ("insclr", 0, dict(backbone="resnet101", pooling="gem", head="norm_linear_norm",
                                       embedding_size=2048), 256, 1, 200_000, {"memory_dtype": "float16"}),
     # the official base stage: no in-batch selection, so no no-augmentation forward (thesis T_h1 = 0.95 needs it)
@@ -57,6 +63,9 @@ PROFILES: dict[str, dict] = {
     "cpu": {"px": 64, "cases": {
         "spreading": ("spreading", 0, dict(_PAPER["spreading"][2]), 16, 2, 0, {}),
         "stml": ("stml", 0, dict(_PAPER["stml"][2]), 15, 2, 0, {}),
+        "stml_xbm": ("stml_xbm", 0, dict(_PAPER["stml"][2]), 15, 2, 0, {"memory_size": 1024}),
+        "stml_xbm_pos": ("stml_xbm", 0, dict(_PAPER["stml"][2]), 15, 2, 0,
+                         {"memory_size": 1024, "memory_terms": "negatives+positives"}),
         "insclr_base": ("insclr", 0, dict(_PAPER["insclr_base"][2], backbone="resnet18", embedding_size=128), 32, 1,
                         4096, {"pool_size": 64}),
         "insclr_impr": ("insclr", 3, dict(_PAPER["insclr_impr"][2], backbone="resnet18", embedding_size=128), 32, 1,
@@ -69,6 +78,11 @@ PROFILES: dict[str, dict] = {
         "spreading": ("spreading", 0, dict(_PAPER["spreading"][2], backbone="convnet4"), 4, 2, 0, {}),
         "stml": ("stml", 0, dict(_PAPER["stml"][2], backbone="convnet4", embedding_size=64), 10, 2, 0,
                  {"g_embedding_size": 64}),
+        "stml_xbm": ("stml_xbm", 0, dict(_PAPER["stml"][2], backbone="convnet4", embedding_size=64), 10, 2, 0,
+                     {"g_embedding_size": 64, "memory_size": 64, "memory_dtype": "float16"}),
+        "stml_xbm_pos": ("stml_xbm", 0, dict(_PAPER["stml"][2], backbone="convnet4", embedding_size=64), 10, 2, 0,
+                         {"g_embedding_size": 64, "memory_size": 64, "memory_dtype": "float16",
+                          "memory_terms": "negatives+positives"}),
         "insclr_base": ("insclr", 0, dict(_PAPER["insclr_base"][2], backbone="convnet4", embedding_size=64), 8, 1,
                         256, {"pool_size": 16, "memory_dtype": "float16"}),
         "insclr_impr": ("insclr", 3, dict(_PAPER["insclr_impr"][2], backbone="convnet4", embedding_size=64), 8, 1,
@@ -129,6 +143,10 @@ def _setup(case: tuple, px: int, device: torch.device, out_dir: Path):
         mem = method.memory
         for bank_ in ([mem] if hasattr(mem, "features") else [mem.aug, mem.noaug]):
             bank_.write(torch.arange(n), _unit(n, dim, device), gather=False)
+    if name == "stml_xbm":  # a full queue of random rows (ids of the items, so the diagnostics can read labels)
+        mem = method.memory
+        mem.enqueue(torch.arange(mem.size, device=device) % n, gather=False,
+                    **{b: torch.randn(mem.size, getattr(mem, f"bank_{b}").shape[1], device=device) for b in mem.names})
     ctx.step = 10**6  # past InsCLR's memory_use_step: the steady state with the bank in the loss
     optimizer, _ = build_optimizer(method.param_groups(tcfg), tcfg)
     ctx.optimizer = optimizer
@@ -143,7 +161,7 @@ def _batch(name: str, batch: int, px: int, n: int, device: torch.device, k: int,
 
     idx = torch.randperm(n, device=device)[:batch]
     labels = idx % 100
-    if name in ("spreading", "stml"):
+    if name in ("spreading", "stml", "stml_xbm"):
         return ((img(batch), img(batch)), labels, idx), 2 * batch
     if name == "insclr":
         anchors = torch.randperm(n, device=device)[: batch // (1 + k)]
@@ -182,7 +200,7 @@ def _method_step(method, ctx, opt, batch, device):
 
 
 def _student_images(name: str, batch: Any) -> torch.Tensor:
-    if name in ("spreading", "stml"):
+    if name in ("spreading", "stml", "stml_xbm"):
         return torch.cat(batch[0])
     return batch[0]
 
@@ -297,7 +315,8 @@ def run_methods(device: torch.device, profile: str, *, quick: bool, cases: list[
             tm, tb = statistics.median(m_times), statistics.median(b_times)
             row = {"case": case_name, "method": name, "backbone": model_kw["backbone"],
                    "embedding": model_kw["embedding_size"], "batch_items": batch, "images_per_step": images,
-                   "resolution": spec["px"], "bank_items": len(ctx.train_set) if _bank else None,
+                   "resolution": spec["px"], "bank_items": len(ctx.train_set) if _bank else
+                   getattr(getattr(method, "memory", None), "size", None),
                    "dtype": str(ctx.amp_dtype).replace("torch.", "") if ctx.amp_dtype else "float32",
                    "channels_last": device.type == "cuda", "step_s": tm, "backbone_step_s": tb,
                    "images_per_s": images / tm, "backbone_images_per_s": images / tb, "overhead": tm / tb,

@@ -113,7 +113,46 @@ def _retrieval(rows) -> list[str]:
     return out
 
 
-_RENDER = {"methods": _methods, "input": _input, "retrieval": _retrieval}
+def _t(seconds) -> str:
+    if seconds is None:
+        return "–"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} µs"
+
+
+def _official(rows) -> list[str]:
+    out = ["| block | sizes | ssml | official | official / ssml | before → after (official / ssml) | agree |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['block']} | – | – | – | – | – | **failed**: {r['error']} |")
+            continue
+        sizes = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in r["sizes"].items())
+        before = f"{r['ratio_before']:.2f} → {r['ratio']:.2f}" if "ratio_before" in r else "–"
+        out.append(f"| {r['block']} | {sizes}{'' if r.get('paper_size', True) else ' (not paper size)'} | "
+                   f"{_t(r['ours_s'])} | {_t(r['official_s'])} | {r['ratio']:.2f} | {before} | "
+                   f"{'yes' if r['agree'] else '**no**'} |")
+    out += ["", "official / ssml > 1: ssml is faster. *before*: ssml before the speed-ups of issue 12, timed in the "
+                "same alternation. How each block checked agreement, what was compared, and the shims the official "
+                "code needed here:", ""]
+    for r in rows:
+        if "error" in r:
+            continue
+        shims = f" Shims: {'; '.join(r['shims'])}." if r["shims"] else ""
+        co = r.get("checkout") or {}
+        note = f" {r['note']}." if r.get("note") else ""
+        out.append(f"- **{r['block']}** ({', '.join(f'{k} {v}' for k, v in r['sizes'].items())}): {r['agreement']}. "
+                   f"Official: `{r['official']}` ({r['loaded']}; {co.get('folder')} @ "
+                   f"{(co.get('commit') or 'no git')[:8]}). ssml: `{r['ours']}`.{note}{shims}")
+        ex = r.get("extrapolated")
+        if ex:
+            parts = [f"{side} {_t(ex[f'{side}_s'])}" for side in ("ours", "official", "before") if f"{side}_s" in ex]
+            out.append(f"  - Projected to N = {ex['N']:,} (one thread): {', '.join(parts)} — {ex['method']}.")
+    return out
+
+
+_RENDER = {"methods": _methods, "input": _input, "retrieval": _retrieval, "official": _official}
 
 
 def render_readme(out_dir: Path) -> Path:

@@ -3,10 +3,15 @@
     python -m benchmarks.run --suite all|methods|input|retrieval [--device auto|cpu|cuda] [--scale auto|paper|cpu]
                              [--quick] [--tiny] [--methods spreading stml ...] [--compile] [--threads N]
                              [--out results/benchmarks]
+    python -m benchmarks.run --suite official --official-root DIR [--tiny] [--device cpu|cuda] [--blocks ...]
 
 Writes ``<suite>_<device kind>.json`` (rows + provenance: device, torch/CUDA versions, profile, batch,
 resolution, dtype) under ``--out`` and re-renders ``README.md`` there from every JSON file present, so CPU
-and GPU figures sit side by side. ``--scale cpu`` (the default on a CPU) uses smaller backbones, batches and
+and GPU figures sit side by side. ``--suite official`` (not part of ``all``) times ssml's building blocks
+beside the official code, imported from local checkouts under ``--official-root`` (benchmarks/official/);
+without them it says what to clone where and skips.
+
+``--scale cpu`` (the default on a CPU) uses smaller backbones, batches and
 resolution than the papers so that it finishes; the tables say which profile each row ran under.
 """
 from __future__ import annotations
@@ -35,7 +40,7 @@ SUITES = ("methods", "input", "retrieval")
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    ap.add_argument("--suite", choices=("all",) + SUITES, default="all")
+    ap.add_argument("--suite", choices=("all",) + SUITES + ("official",), default="all")
     ap.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:i]")
     ap.add_argument("--scale", choices=("auto", "paper", "cpu"), default="auto",
                     help="method profile: paper backbones/batches/224 px, or cpu (smaller); auto: by device")
@@ -46,6 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--compile", action="store_true", help="methods suite: torch.compile the models first "
                                                            "(written to methods_<device>_compiled.json)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--official-root", default=None,
+                    help="official suite: folder holding <owner>+<name>/ checkouts of the official repositories")
+    ap.add_argument("--blocks", nargs="*", default=None, help="official suite: block names (default: all)")
     ap.add_argument("--out", default=str(results_dir() / "benchmarks"))
     return ap.parse_args(argv)
 
@@ -59,6 +67,17 @@ def main(argv=None) -> dict:
     out_dir = Path(args.out)
     suites = SUITES if args.suite == "all" else (args.suite,)
     written = {}
+    official_info: dict = {}
+    if args.suite == "official":
+        from .official.checkouts import find_checkouts, missing_message
+
+        found = find_checkouts(args.official_root)
+        if not any(found.values()):
+            print(missing_message(args.official_root, found), flush=True)
+            print("[official] skipped: no checkout found", flush=True)
+            return written
+        official_info.update(official_root=str(args.official_root), found=sorted(k for k, v in found.items() if v),
+                             missing=sorted(k for k, v in found.items() if not v))
     for suite in suites:
         print(f"[{suite}] on {device} (profile {profile}{', quick' if args.quick else ''}"
               f"{', tiny' if args.tiny else ''})", flush=True)
@@ -70,15 +89,25 @@ def main(argv=None) -> dict:
             params = {"suite": suite, "device": str(device), "profile": profile, "quick": args.quick,
                       "tiny": args.tiny, "methods": args.methods, "compile": args.compile,
                       "torch_threads": torch.get_num_threads(), "partial": partial}
+            if suite == "official":
+                params.update(profile="official code side by side", blocks=args.blocks, **official_info)
             record = {"suite": suite, "rows": rows, "provenance": collect_provenance(
                 params, standin=True, data_fingerprint=None, wall_time_s=time.perf_counter() - t0,
                 extra={"torch": torch.__version__, "cuda": torch.version.cuda,
                        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-                       "profile_note": _profile_note(profile),
+                       "profile_note": _profile_note(profile) if suite != "official" else
+                       "one thread each side (torch, BLAS, faiss); the same inputs; medians of alternating repeats",
                        "note": "wall-clock on a machine that may be shared with other jobs; data are synthetic"})}
             atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
 
-        rows = _run_suite(suite, device, profile, args, lambda rows: save(rows, partial=True))
+        if suite == "official":
+            from .official.suite import run_official
+
+            rows, info = run_official(device, args.official_root, tiny=args.tiny, only=args.blocks,
+                                      on_rows=lambda rows: save(rows, partial=True))
+            official_info.update(info, torch_threads=1)
+        else:
+            rows = _run_suite(suite, device, profile, args, lambda rows: save(rows, partial=True))
         save(rows)
         written[suite] = path
         print(f"wrote {path}", flush=True)

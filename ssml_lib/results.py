@@ -208,17 +208,30 @@ def _ordered(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def _seconds(x: Any) -> str:
+    return "—" if x is None else f"{x / 3600:.2f} h" if x >= 3600 else f"{x:.0f} s"
+
+
+def _trained_at(rec: Mapping, commit: str) -> str:
+    """The training stages' commits where they differ from the record's (a finished run folder reused)."""
+    stages = ((rec.get("extra") or {}).get("training") or {}).get("trained_at") or {}
+    other = sorted({(g or {}).get("commit") or "unknown" for g in stages.values()} - {commit})
+    return "".join(f" (trained at `{c[:10]}`)" for c in other)
+
+
 def _provenance_lines(records: Mapping[str, dict], folder: str) -> list[str]:
-    lines = ["| method | commit | date (UTC) | device | wall time | data | record |", "|---|---|---|---|---|---|---|"]
+    lines = ["| method | commit | date (UTC) | device | training | this run | data | record |",
+             "|---|---|---|---|---|---|---|---|"]
     for method, rec in records.items():
         git = rec.get("git", {})
-        commit = (git.get("commit") or "no commit")[:10] + (" (dirty)" if git.get("dirty") else "")
-        wall = rec.get("wall_time_s")
-        wall_txt = "—" if wall is None else f"{wall / 3600:.2f} h" if wall >= 3600 else f"{wall:.0f} s"
+        full = git.get("commit") or "no commit"
+        commit = f"`{full[:10]}`" + (" (dirty)" if git.get("dirty") else "") + _trained_at(rec, full)
+        train = (((rec.get("extra") or {}).get("training") or {}).get("final") or {}).get("train_time_s")
         data = rec.get("data", {})
         fp = (data.get("fingerprint") or "")[:19]
-        lines.append(f"| {method} | `{commit}` | {str(rec.get('timestamp_utc', '—'))[:19]} | "
-                     f"{rec.get('device', {}).get('summary', '—')} | {wall_txt} | {data.get('label', '—')}"
+        lines.append(f"| {method} | {commit} | {str(rec.get('timestamp_utc', '—'))[:19]} | "
+                     f"{rec.get('device', {}).get('summary', '—')} | {_seconds(train)} | "
+                     f"{_seconds(rec.get('wall_time_s'))} | {data.get('label', '—')}"
                      f"{f' `{fp}`' if fp else ''} | [{method}.json]({folder}/{method}.json) |")
     return lines
 

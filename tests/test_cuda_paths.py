@@ -13,7 +13,7 @@ import torch
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
-CASES = ["spreading", "stml", "insclr_base", "insclr_impr", "isl_round0", "isl_round1"]
+CASES = ["spreading", "stml", "stml_xbm", "stml_xbm_pos", "insclr_base", "insclr_impr", "isl_round0", "isl_round1"]
 
 
 def _case(name):

@@ -96,3 +96,19 @@ def test_pca_head_starts_a_trained_row_at_its_pooled_features(isolated):
     assert rand.provenance["extra"]["training"]["head"] == {"head_init": "default"}
     r = {name: row.rows.set_index("metric")["value"] for name, row in (("pca", pca), ("rand", rand))}
     assert r["pca"]["R@1 (pooled)"] == pytest.approx(r["rand"]["R@1 (pooled)"])  # same backbone, other head
+
+
+def test_a_row_says_which_commit_trained_it_beside_the_one_that_evaluated_it(isolated):
+    common = dict(method="spreading", epochs=1, lr=1e-12, milestones=[5], batch_size=16, **TINY)
+    first = run_table_row("table1_cub_pretrained", overrides=common, progress=False)
+    trained = first.provenance["extra"]["training"]["trained_at"]
+    assert set(trained) == {"train"} and trained["train"] == first.provenance["git"]
+    stage = Path(first.provenance["extra"]["training"]["out_dir"]) / "train" / "provenance.json"
+    if not stage.is_absolute():
+        stage = Path.cwd() / stage
+    rec = json.loads(stage.read_text())
+    rec["git"] = {"commit": "0" * 40, "dirty": False}  # as if trained at another commit
+    stage.write_text(json.dumps(rec))
+    again = run_table_row("table1_cub_pretrained", overrides=common, progress=False)  # reuses the finished run
+    assert again.provenance["extra"]["training"]["trained_at"]["train"]["commit"] == "0" * 40
+    assert again.provenance["git"] == first.provenance["git"]

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks.official.previous import old_spreading_official
 from ssml_lib.errors import SsmlError
 from ssml_lib.losses import spreading_loss
 
@@ -151,3 +152,33 @@ def test_bad_input_is_refused(kwargs, match):
         spreading_loss(**args)
     with pytest.raises(SsmlError, match="2-D"):
         spreading_loss(torch.zeros(4), torch.zeros(4))
+
+
+def _tied_views(dtype):
+    # ties: duplicated instances, a view equal to its original, and an antipodal pair
+    emb, emb_aug = _unit(64, 128, 5, torch.float64).detach(), _unit(64, 128, 6, torch.float64).detach()
+    emb[3], emb[9] = emb[1], emb[1]
+    emb_aug[4] = emb[4]
+    emb_aug[7] = -emb[7]
+    return emb.to(dtype).requires_grad_(True), emb_aug.to(dtype).requires_grad_(True)
+
+
+def _both_forms(emb, emb_aug, t, m):
+    new = spreading_loss(emb, emb_aug, t, negative_weight=m)
+    old = old_spreading_official(torch.cat([emb, emb_aug]), t, m)
+    return (new, *torch.autograd.grad(new, [emb, emb_aug])), (old, *torch.autograd.grad(old, [emb, emb_aug]))
+
+
+@pytest.mark.parametrize("t", [0.1, 0.5, 0.02])
+@pytest.mark.parametrize("m", [1.0, 3.0])
+def test_fast_official_form_equals_the_log_space_form(t, m):
+    """A/B against the previous implementation: equal in float64; in float32 at least as close to float64."""
+    new, old = _both_forms(*_tied_views(torch.float64), t, m)
+    for a, c in zip(new, old):
+        torch.testing.assert_close(a, c, rtol=1e-11, atol=1e-12)
+    views32 = _tied_views(torch.float32)
+    new32, old32 = _both_forms(*views32, t, m)
+    _, truth64 = _both_forms(*(v.detach().double().requires_grad_(True) for v in views32), t, m)
+    for a, c, truth in zip(new32, old32, truth64):
+        err_new, err_old = (a.double() - truth).abs().max(), (c.double() - truth).abs().max()
+        assert err_new <= max(err_old, 1e-6 * truth.abs().max().clamp(min=1)), (err_new, err_old)

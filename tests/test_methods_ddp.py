@@ -3,8 +3,9 @@ same global batches: the per-step loss, the epoch logs and the final parameters 
 
 Which methods can agree, and why:
 
-* ``spreading``, ``stml``, ``supervised``: every rank gathers the global batch's embeddings (with gradient),
-  computes the single-process loss, and DDP's gradient averaging gives the single-process gradient.
+* ``spreading``, ``stml``, ``stml_xbm``, ``supervised``: every rank gathers the global batch's embeddings (with
+  gradient), computes the single-process loss, and DDP's gradient averaging gives the single-process gradient;
+  ``stml_xbm`` writes the gathered rows to its queue, so every rank's queue is the single process's.
 * ``mom``, ``isl`` (round-0 backbone stage): the loss is a mean over independent anchors (triplets; rows
   against a bank that is not differentiated), so the mean over ranks of the local means is the global mean;
   banks, triplets and neighbour tables come from gathered embeddings and seeded generators.
@@ -42,6 +43,9 @@ WORLD, PX = 2, 24
 CASES = {
     "spreading": ({"nn_positive_prob": 0.5}, dict(batch_size=8, max_steps=3)),
     "stml": ({"num_neighbors": 4, "g_embedding_size": 24}, dict(batch_size=16, max_steps=2, optimizer="sgd")),
+    # the memory (teacher bank too) joins from step 1 and wraps at step 2: queues written from gathered rows
+    "stml_xbm": ({"num_neighbors": 4, "g_embedding_size": 24, "memory_size": 48, "memory_use_step": 1,
+                  "memory_terms": "negatives+positives"}, dict(batch_size=16, max_steps=3, optimizer="sgd")),
     "supervised": ({"supervised_loss": "multi_similarity"}, dict(batch_size=16, max_steps=2, optimizer="sgd")),
     "mom": ({"mom_k": 8, "mom_graph_k": 6, "mom_num_anchors": 12, "mom_triplets_per_anchor": 2},
             dict(batch_size=6, max_steps=3, optimizer="sgd")),
@@ -156,7 +160,7 @@ def test_ddp_run_matches_single_process(runs, name):
 
 def test_ranks_compute_one_global_loss_where_embeddings_are_gathered(runs):
     _, ranks, _ = runs
-    for name in ("spreading", "stml", "supervised"):
+    for name in ("spreading", "stml", "stml_xbm", "supervised"):
         assert ranks[0][name]["steps"] == pytest.approx(ranks[1][name]["steps"], rel=1e-6), name
     # a local loss (MOM's triplets, ISL's anchors) differs between ranks: the agreement above is not trivial
     assert ranks[0]["mom"]["steps"] != pytest.approx(ranks[1]["mom"]["steps"], rel=1e-3)

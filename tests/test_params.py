@@ -17,12 +17,15 @@ import yaml
 from ssml_lib.errors import ConfigError
 from ssml_lib.experiments import TABLES, run_table_row
 from ssml_lib.experiments.datasets import dataset_root, standin_folder
+from ssml_lib.experiments.extension_stml_memory import SETTINGS as MEMORY_SETTINGS
 from ssml_lib.experiments.runner import resolve_params
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMS = REPO / "params"
-ROWS = [(table, method) for table, spec in TABLES.items() for method in spec.methods]
-TRAINED = {"supervised", "spreading", "insclr", "stml"}
+THESIS_ROWS = [(table, method) for table, spec in TABLES.items() for method in spec.methods]
+EXTENSION_ROWS = [(table, "stml_xbm") for table in MEMORY_SETTINGS]  # STML + memory: no thesis number
+ROWS = THESIS_ROWS + EXTENSION_ROWS
+TRAINED = {"supervised", "spreading", "insclr", "stml", "stml_xbm"}
 IMAGE_SIZE = {"googlenet": 227, "resnet18": 224, "resnet101": 224}  # thesis §4.2 (ResNet101: ResNet's 224)
 SMOKE_SUBSET = [
     ("table1_cub_pretrained", "pretrained"),   # recall protocol, stand-in "ImageNet" pre-training
@@ -33,6 +36,7 @@ SMOKE_SUBSET = [
     ("table2_cub_scratch", "insclr"),          # the four-cycle schedule, candidate pools, both memories
     ("table4_cars_scratch", "stml"),           # (q, k) = (5, 11): lists of 12
     ("table5_sop_pretrained", "stml"),         # (q, k) = (15, 3): lists of 4, SOP teacher/delta/embedding lr
+    ("table1_cub_pretrained", "stml_xbm"),     # the extension: STML's CUB settings + the memory (in use)
 ]
 SMOKE = ROWS if os.environ.get("SSML_SMOKE_ALL_PARAMS") == "1" else SMOKE_SUBSET
 
@@ -104,7 +108,7 @@ def test_paper_scale_settings(table, method):
     assert model.embedding_size == 128
     if spec.train_dataset == "gldv2":
         assert run.data.gldv2_fraction == 0.06
-    if method == "stml":  # thesis §3.3: q anchors with k neighbours each, q(k + 1) = 60 images
+    if method in ("stml", "stml_xbm"):  # thesis §3.3: q anchors with k neighbours each, q(k + 1) = 60 images
         q, k = (5, 11) if spec.train_dataset in ("cub200", "cars196") else (15, 3)
         assert mcfg.num_neighbors == k + 1 and train.batch_size == q * (k + 1) == 60
         sop_like = spec.train_dataset in ("sop", "gldv2")
@@ -121,6 +125,21 @@ def test_paper_scale_settings(table, method):
     if method == "spreading":
         assert (train.optimizer, train.lr, train.milestones) == ("sgd", 1e-3, (20, 40))
         assert mcfg.nn_positive_prob == (0.5 if spec.train_dataset == "cub200" else 0.0)
+
+
+@pytest.mark.parametrize("table,method", EXTENSION_ROWS)
+def test_stml_memory_rows_are_the_stml_rows_plus_the_memory(table, method):
+    from dataclasses import fields
+
+    xbm, stml = paper(table, method), paper(table, "stml")
+    assert xbm["train"] == stml["train"] and xbm["model"] == stml["model"]
+    assert xbm["run"].data == stml["run"].data and xbm["run"].eval == stml["run"].eval
+    shared = [f.name for f in fields(stml["method"])]
+    assert [getattr(xbm["method"], k) for k in shared] == [getattr(stml["method"], k) for k in shared]
+    mcfg, epoch = xbm["method"], {"table1_cub_pretrained": 5864, "table3_cars_pretrained": 8054,
+                                  "table5_sop_pretrained": 59551, "table7_gldv2": 239979}[table] // 60
+    assert (mcfg.memory_size, mcfg.memory_use_step, mcfg.memory_terms) == (8192, epoch, "negatives")
+    assert mcfg.memory_size >= 2 * xbm["train"].batch_size  # at least one step's rows
 
 
 def test_sop_stml_embedding_lr_follows_the_official_readme():
@@ -155,8 +174,10 @@ def smoke_overrides(table: str, method: str) -> dict:
     if method not in TRAINED:
         return out
     out.update(epochs=1, max_steps=2, batch_size=8)
-    if method == "stml":
+    if method in ("stml", "stml_xbm"):
         out["batch_size"] = 2 * paper(table, method)["method"].num_neighbors  # two whole NN lists
+    if method == "stml_xbm":
+        out["memory_use_step"] = 1  # the memory term runs in the two steps
     if method == "insclr":
         out.update(pool_size=8, memory_start_step=0, memory_use_step=1, memory_draw=16, memory_exclude=2)
     if spec.train_dataset == "gldv2":

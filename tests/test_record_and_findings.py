@@ -23,7 +23,9 @@ def test_record_refuses_a_dirty_tree_before_anything_runs(monkeypatch, tmp_path)
 
 def test_record_rows_add_the_reference_rows():
     assert record.rows_of("table2_cub_scratch") == ["spreading", "insclr", "stml", "pretrained"]
-    assert record.rows_of("table1_cub_pretrained")[-2:] == ["isl", "mom"]
+    assert record.rows_of("table1_cub_pretrained")[-3:] == ["isl", "mom", "stml_xbm"]
+    assert all("stml_xbm" in record.rows_of(t) for t in ("table3_cars_pretrained", "table5_sop_pretrained",
+                                                            "table7_gldv2"))
 
 
 def _write(root, table, method, values, final=None):
@@ -57,8 +59,12 @@ def test_checklist_follows_the_records(tmp_path, monkeypatch):
     assert "not recorded" in lines["Table 8: InsCLR rises with the fourth (memory) cycle"]  # no Table 8 records
     # GLDv2 is missing, so the scratch rule cannot be decided
     assert "not recorded" in lines[next(k for k in lines if k.startswith("Scratch training fails"))]
+    assert len(findings.extension()) == 2  # no stml_xbm records: no extension rows
+    _write(tmp_path, "table1_cub_pretrained", "stml_xbm", r1("cub200", 52.0),
+           final={"pos_precision": 0.5, "memory_negative_same_class": 0.02})
+    assert findings.extension()[2:] == ["| CUB | 50.5 | 52.0 | 50.5 | 52.0 | — / 0.50 | 0.02 |"]
     page = findings.render()
-    assert "| CUB | stand-in ImageNet start | 50.0 | 50.0 | 50.0 |" in page
+    assert "| CUB | stand-in ImageNet start | 50.0 | 50.0 | 50.0 |" in page and "## Extension" in page
     path = findings.write_findings(tmp_path / "README.md")
     assert path.read_text().startswith("# Stand-in results (STAND-IN DATA)")
 
@@ -97,3 +103,27 @@ def test_results_do_not_make_the_code_dirty(tmp_path, monkeypatch):
     assert provenance.git_state()["dirty"] is False
     (tmp_path / "code.py").write_text("a = 2\n")  # the code changed: dirty
     assert provenance.git_state()["dirty"] is True
+
+
+def test_recording_some_rows_keeps_the_tables_other_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("SSML_RESULTS", str(tmp_path))
+    monkeypatch.setattr(record, "_git_dirty", lambda: False)
+    ran = []
+    monkeypatch.setattr("ssml_lib.experiments.run_table.run_table",
+                        lambda table, methods, **k: ran.append((table, methods)) or type("R", (), {"failed": []})())
+    monkeypatch.setattr(record, "_run_figure", lambda name, *a, **k: ran.append(name) or True)
+    monkeypatch.setattr("ssml_lib.experiments.findings.write_findings", lambda: tmp_path / "standin" / "README.md")
+    base = tmp_path / "standin"
+    (base / "table1_cub_pretrained").mkdir(parents=True)
+    (base / "executed").mkdir()
+    for name in ("stml", "stml_xbm"):
+        (base / "table1_cub_pretrained" / f"{name}.csv").write_text("x")
+        (base / "executed" / f"table1_cub_pretrained__{name}.ipynb").write_text("x")
+    assert record.record(["table1_cub_pretrained", "table2_cub_scratch"], methods=["stml_xbm"], figures=False,
+                         say=lambda *a: None) == 0
+    assert ran == [("table1_cub_pretrained", ["stml_xbm"]), "table10_cost"]  # table2 records no stml_xbm
+    assert (base / "table1_cub_pretrained" / "stml.csv").exists()
+    assert not (base / "table1_cub_pretrained" / "stml_xbm.csv").exists()
+    assert not (base / "executed" / "table1_cub_pretrained__stml_xbm.ipynb").exists()
+    with pytest.raises(ConfigError, match="no recorded row"):
+        record.record(["table2_cub_scratch"], methods=["isl"], say=lambda *a: None)

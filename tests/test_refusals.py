@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import isolate
 from ssml_lib.errors import ConfigError, DatasetError, GroundTruthError, SsmlError
 from ssml_lib.engine import CheckpointError
 from ssml_lib.experiments import run_notebook_row, run_table_row
@@ -40,10 +41,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture
 def env(tmp_path, cache, monkeypatch):
-    for key, value in (("SSML_CACHE", cache), ("SSML_RESULTS", tmp_path / "results"), ("SSML_RUNS", tmp_path / "runs"),
-                       ("TQDM_DISABLE", "1")):
-        monkeypatch.setenv(key, str(value))
-    return tmp_path
+    return isolate(tmp_path, cache, monkeypatch)
 
 
 def nothing_written(env: Path) -> None:

@@ -139,3 +139,15 @@ def test_provenance_record_fields():
     assert len(host) < 4 or host not in json.dumps(rec)
     with pytest.raises(ConfigError, match="standin"):
         collect_provenance({}, standin="yes", data_fingerprint=None, wall_time_s=None)
+
+
+def test_provenance_shows_training_time_and_the_commit_a_reused_run_was_trained_at(tmp_path):
+    prov = collect_provenance({"method": "spreading"}, standin=True, data_fingerprint=None, wall_time_s=3.0,
+                              extra={"training": {"final": {"train_time_s": 156.3},
+                                                  "trained_at": {"train": {"commit": "ab" * 20, "dirty": False}}}})
+    write_results(T1, "spreading", _rows(), prov, results_dir=tmp_path)
+    [line] = [ln for ln in render_table(T1, tmp_path, standin=True).splitlines() if ln.startswith("| spreading |")]
+    assert "(trained at `ababababab`)" in line and "| 156 s | 3 s |" in line
+    prov["extra"]["training"]["trained_at"]["train"]["commit"] = prov["git"]["commit"]  # trained by this commit
+    write_results(T1, "spreading", _rows(), prov, results_dir=tmp_path)
+    assert "trained at" not in render_table(T1, tmp_path, standin=True)

@@ -4,6 +4,7 @@ shortens every schedule to a few steps. Each row takes seconds (one shared cache
 "ImageNet" pre-training are made once)."""
 import pytest
 
+from conftest import isolate
 from ssml_lib.experiments import TABLES, run_notebook_row
 from ssml_lib.experiments.runner import resolve_params
 
@@ -18,10 +19,7 @@ def cache(tmp_path_factory):
 
 @pytest.fixture
 def env(tmp_path, cache, monkeypatch):
-    for key, value in (("SSML_CACHE", cache), ("SSML_RESULTS", tmp_path / "results"), ("SSML_RUNS", tmp_path / "runs"),
-                       ("TQDM_DISABLE", "1")):
-        monkeypatch.setenv(key, str(value))
-    return tmp_path
+    return isolate(tmp_path, cache, monkeypatch)
 
 
 def table_namespace(method: str) -> dict:

@@ -5,7 +5,8 @@ ends return the same indices, ties included. How: a back end proposes ``k + extr
 scores; candidates whose float32 scores lie within the rounding-error bound of a neighbour's are re-scored with
 one canonical float64 formula (elementwise products summed in a fixed pairwise tree, so the bits do not depend
 on the back end, the chunking or the device); the rest keep their float32 score, whose order is then provably
-right. Flagged candidates are first re-scored by a float64 matmul; only those still within the (far tighter)
+right. Flagged candidates are first re-scored in float64 (:mod:`.exact_keys`: a matmul against every reference
+when they are few, else each query's candidate rows gathered); only those still within the (far tighter)
 float64 bound of a neighbour, or whose float32 rounding it leaves open, get the canonical formula. A row whose
 k-th neighbour is not clear of the candidate boundary by that bound is redone exactly against every reference
 item. Inputs are cast to float32 first; "exact" means exact for those float32 values.
@@ -17,6 +18,8 @@ from typing import Any, Sequence
 import torch
 
 from ._inputs import EvalInputError, as_embeddings
+from .exact_keys import canonical_keys, settle_chains
+from .exact_search import exact_value_chunks
 
 _METRICS = ("ip", "l2sq")
 _BACKENDS = ("auto", "faiss", "torch")
@@ -55,7 +58,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 
 def knn(query: Any, ref: Any = None, k: int = 10, *, metric: str = "ip", exclude_self: bool = False,
         backend: str = "auto", max_bytes: int = 512 * 2**20,
-        exact_cuts: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        exact_cuts: Sequence[int] | None = None, exact_values: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(values, indices)`` of shape (n_query, k): the k nearest rows of ``ref`` for each query row.
 
     ``ref=None`` searches the query set itself. ``exclude_self=True`` drops the reference item whose index equals
@@ -64,6 +67,9 @@ def knn(query: Any, ref: Any = None, k: int = 10, *, metric: str = "ip", exclude
     ``exact_cuts`` (e.g. the K of Recall@K): only the sets of the first j neighbours, j in exact_cuts (and k), are
     then guaranteed; the order of near-tied neighbours between two cuts may follow the float32 scores. Much
     faster for large k on dense data, where many neighbours lie within float32 rounding of each other.
+    ``exact_values=True``: every returned value is the float32 rounding of the pair's canonical float64 key (by
+    default only near-tied pairs get it, the rest keep the back end's float32 score, whose bits differ between
+    back ends); found by :mod:`.exact_search` (a blocked float64 matmul + top-k where that is cheaper).
     """
     if metric not in _METRICS:
         raise EvalInputError(f"unknown kNN metric {metric!r}; use 'ip' (inner product) or 'l2sq'.")
@@ -97,6 +103,19 @@ def knn(query: Any, ref: Any = None, k: int = 10, *, metric: str = "ip", exclude
 
     values = torch.empty(n_q, k, dtype=torch.float32, device=q.device)
     indices = torch.empty(n_q, k, dtype=torch.int64, device=q.device)
+    for start, stop, key, idx in (exact_value_chunks(q, r, kk, n_cand, metric, max_bytes, propose, err, _exact_rows)
+                                  if exact_values else _chunks(q, r, kk, n_cand, metric, max_bytes, propose, err,
+                                                               cuts)):
+        if exclude_self:
+            key, idx = _drop_self(key, idx, torch.arange(start, stop, device=idx.device))
+        values[start:stop] = (-key if metric == "ip" else key).to(torch.float32)
+        indices[start:stop] = idx
+    return values.to(device), indices.to(device)
+
+
+def _chunks(q, r, kk, n_cand, metric, max_bytes, propose, err, cuts):
+    """Yield ``(start, stop, keys, indices)``: float32 proposals, near-ties settled exactly, over query chunks."""
+    n_q, n_ref = q.shape[0], r.shape[0]
     rows = max(1, min(n_q, int(max_bytes // (n_ref * 8 + n_cand * 64))))
     for start in range(0, n_q, rows):
         stop = min(n_q, start + rows)
@@ -106,11 +125,7 @@ def knn(query: Any, ref: Any = None, k: int = 10, *, metric: str = "ip", exclude
         bad = (~ok).nonzero().flatten()
         if bad.numel():
             key[bad], idx[bad] = _exact_rows(q[start:stop][bad], r, kk, metric, max_bytes)
-        if exclude_self:
-            key, idx = _drop_self(key, idx, torch.arange(start, stop, device=idx.device))
-        values[start:stop] = (-key if metric == "ip" else key).to(torch.float32)
-        indices[start:stop] = idx
-    return values.to(device), indices.to(device)
+        yield start, stop, key, idx
 
 
 def _error_bound(q: torch.Tensor, r: torch.Tensor, metric: str, backend: str) -> torch.Tensor:
@@ -200,19 +215,21 @@ def _rerank(q, r, approx, cand, boundary, kk, err, metric, max_bytes, complete, 
         table.scatter_(1, spanning, True)
         table[:, dummy] = False
         flag_sorted &= table.gather(1, chain)
-    key = a_sorted
-    fr, fc = flag_sorted.nonzero(as_tuple=True)  # row-major: each chain's places are contiguous, in order
-    if fr.numel():
-        f_idx = idx[fr, fc]
-        group = fr * (chain.shape[1] + 1) + chain[fr, fc]  # ascending along the list
-        f_key = (_settled_keys(q, fr, r, f_idx, group, metric, max_bytes) if _FLOAT64_PRESCREEN
-                 else _canonical_keys(q, fr, r, f_idx, metric, max_bytes))
-        o = f_idx.argsort(stable=True)  # lexicographic (group, exact key, index) by stable passes
-        o = o[f_key[o].argsort(stable=True)]
-        o = o[group[o].argsort(stable=True)]
-        key = a_sorted.clone()
-        key[fr, fc] = f_key[o]
-        idx[fr, fc] = f_idx[o]
+    if _FLOAT64_PRESCREEN:
+        key, idx = settle_chains(q, r, a_sorted, idx, flag_sorted, chain, metric, max_bytes)
+    else:  # the reference path: canonical keys for every flagged pair, chains re-sorted one by one
+        key = a_sorted
+        fr, fc = flag_sorted.nonzero(as_tuple=True)  # row-major: each chain's places are contiguous, in order
+        if fr.numel():
+            f_idx = idx[fr, fc]
+            group = fr * (chain.shape[1] + 1) + chain[fr, fc]  # ascending along the list
+            f_key = canonical_keys(q, fr, r, f_idx, metric, max_bytes)
+            o = f_idx.argsort(stable=True)  # lexicographic (group, exact key, index) by stable passes
+            o = o[f_key[o].argsort(stable=True)]
+            o = o[group[o].argsort(stable=True)]
+            key = a_sorted.clone()
+            key[fr, fc] = f_key[o]
+            idx[fr, fc] = f_idx[o]
     top_key, top_idx = key[:, :kk], idx[:, :kk]
     if complete:
         ok = torch.ones(q.shape[0], dtype=torch.bool, device=q.device)
@@ -221,101 +238,13 @@ def _rerank(q, r, approx, cand, boundary, kk, err, metric, max_bytes, complete, 
     return top_key, top_idx, ok
 
 
-def _float32_below(x: torch.Tensor) -> torch.Tensor:
-    """The largest float32 <= x (x float64), elementwise."""
-    f = x.float()
-    return torch.where(f.double() > x, torch.nextafter(f, torch.full_like(f, -float("inf"))), f)
-
-
-def _float32_above(x: torch.Tensor) -> torch.Tensor:
-    """The smallest float32 >= x (x float64), elementwise."""
-    f = x.float()
-    return torch.where(f.double() < x, torch.nextafter(f, torch.full_like(f, float("inf"))), f)
-
-
-def _settled_keys(q, q_rows, r, r_rows, group, metric, max_bytes) -> torch.Tensor:
-    """Keys for flagged pairs that order them, within each group, exactly as canonical keys would, and round to
-    the same float32: float64 matmul keys first; canonical keys only for pairs still within the float64 bound
-    of a neighbour in their group, or whose float32 rounding the bound leaves open."""
-    k64 = _float64_keys(q, q_rows, r, r_rows, metric, max_bytes)
-    d = q.shape[1]
-    gamma = (d + 4) * 2.0**-53 / (1 - (d + 4) * 2.0**-53)
-    qn = q.double().norm(dim=1)[q_rows]
-    rn = r.double().norm(dim=1)[r_rows]
-    # bound on |float64 key - exact| for both formulas; 4x spare for the canonical tree and the l2 expansion
-    e = 4 * gamma * (qn * rn if metric == "ip" else (qn + rn) ** 2)
-    o = r_rows.argsort(stable=True)
-    o = o[k64[o].argsort(stable=True)]
-    o = o[group[o].argsort(stable=True)]
-    g, k, eo = group[o], k64[o], e[o]
-    close = (g[1:] == g[:-1]) & (k[1:] - k[:-1] <= 2 * (eo[1:] + eo[:-1]))
-    need = (k - eo).float() != (k + eo).float()  # float32 value not settled by the bound
-    need[1:] |= close
-    need[:-1] |= close
-    pick = o[need]
-    if pick.numel():
-        k64[pick] = _canonical_keys(q, q_rows[pick], r, r_rows[pick], metric, max_bytes)
-    return k64
-
-
-def _float64_keys(q, q_rows, r, r_rows, metric, max_bytes) -> torch.Tensor:
-    """float64 keys (any summation order) for the pairs: one dense float64 matmul over the rows involved when
-    the pairs cover a good share of it, else per-pair dot products."""
-    rows, q_pos = q_rows.unique(return_inverse=True)
-    n_ref, d = r.shape
-    out = torch.empty(q_rows.numel(), dtype=torch.float64, device=q.device)
-    if rows.numel() * n_ref <= 32 * q_rows.numel():
-        qd = q[rows].double()
-        step = max(1, int(max_bytes // (8 * (d + rows.numel()))))
-        for s in range(0, n_ref, step):
-            sel = ((r_rows >= s) & (r_rows < s + step)).nonzero().flatten()
-            if not sel.numel():
-                continue
-            rd = r[s:s + step].double()
-            prod = qd @ rd.T
-            if metric == "l2sq":
-                prod = prod.mul_(-2).add_((rd * rd).sum(dim=1)[None, :]).add_((qd * qd).sum(dim=1, keepdim=True))
-            else:
-                prod = prod.neg_()
-            out[sel] = prod[q_pos[sel], r_rows[sel] - s]
-        return out
-    step = max(1, int(max_bytes // (d * 8 * 3)))
-    for s in range(0, q_rows.numel(), step):
-        t = q[q_rows[s:s + step]].double()
-        b = r[r_rows[s:s + step]].double()
-        if metric == "ip":
-            out[s:s + step] = -(t.unsqueeze(1) @ b.unsqueeze(2)).flatten()
-        else:
-            out[s:s + step] = (t.sub_(b).square_()).sum(dim=1)
-    return out
-
-
-def _canonical_keys(q, q_rows, r, r_rows, metric, max_bytes) -> torch.Tensor:
-    """float64 keys for the pairs (q[q_rows[p]], r[r_rows[p]]), summed in a fixed pairwise tree."""
-    d = q.shape[1]
-    out = torch.empty(q_rows.numel(), dtype=torch.float64, device=q.device)
-    step = max(1, int(max_bytes // (d * 8 * 3)))
-    for s in range(0, q_rows.numel(), step):
-        t = q[q_rows[s:s + step]].double()
-        b = r[r_rows[s:s + step]].double()
-        t = t.mul_(b) if metric == "ip" else t.sub_(b).square_()
-        del b
-        while t.shape[1] > 1:  # elementwise adds only: identical bits for any chunking, back end or device
-            if t.shape[1] % 2:
-                t = torch.cat([t, torch.zeros_like(t[:, :1])], dim=1)
-            half = t.shape[1] // 2
-            t = t[:, :half].add_(t[:, half:])
-        out[s:s + step] = -t[:, 0] if metric == "ip" else t[:, 0]
-    return out
-
-
 def _exact_rows(qb: torch.Tensor, r: torch.Tensor, kk: int, metric: str, max_bytes: int):
     """Exact top-kk for a few rows: canonical keys against every reference item, then a stable sort."""
     n_ref = r.shape[0]
     keys, idxs = [], []
     for i in range(qb.shape[0]):  # rare: only rows whose boundary was too close to call
         rows = torch.full((n_ref,), i, dtype=torch.int64, device=qb.device)
-        key = _canonical_keys(qb, rows, r, torch.arange(n_ref, device=qb.device), metric, max_bytes)
+        key = canonical_keys(qb, rows, r, torch.arange(n_ref, device=qb.device), metric, max_bytes)
         order = key.argsort(stable=True)[:kk]
         keys.append(key[order])
         idxs.append(order)

@@ -12,7 +12,8 @@ from typing import Any, Iterable
 import torch
 
 from ._inputs import EvalInputError, as_embeddings, as_labels
-from .knn import _canonical_keys, _error_bound, _float32_above, _float32_below, knn
+from .exact_keys import canonical_keys, float32_above, float32_below
+from .knn import _error_bound, knn
 
 _METRICS = {"cosine": "ip", "l2": "l2sq", "ip": "ip"}
 _SELF_EXCLUSION = ("index", "drop_first")
@@ -170,8 +171,8 @@ def _chunk_rank(qc, yc, r, ry, by_label, r_sq, err, kind, self_offset, max_bytes
     # The match's exact key lies within err of best32, so items whose float32 key is more than 2 err below
     # (above) it surely beat (lose to) it; 4 err leaves room for the float64 keys' own rounding. Items in
     # between, the match among them, get canonical keys.
-    lo = _float32_below(best32.double() - 4 * err)
-    hi = torch.where(has, _float32_above(best32.double() + 4 * err), -float("inf"))
+    lo = float32_below(best32.double() - 4 * err)
+    hi = torch.where(has, float32_above(best32.double() + 4 * err), -float("inf"))
     if sparse:  # usually few items are ahead of the match: list them instead of counting whole rows
         br, bc = (raw >= -hi[:, None] if kind == "ip" else raw <= hi[:, None]).nonzero(as_tuple=True)
         sure = raw[br, bc] * sign < lo[br]
@@ -185,7 +186,7 @@ def _chunk_rank(qc, yc, r, ry, by_label, r_sq, err, kind, self_offset, max_bytes
         sub = key[band_rows]
         br, bc = ((sub >= lo[band_rows, None]) & (sub <= hi[band_rows, None])).nonzero(as_tuple=True)
         br, density = band_rows[br], 1.0
-    bk = _canonical_keys(qc, br, r, bc, kind, max_bytes)
+    bk = canonical_keys(qc, br, r, bc, kind, max_bytes)
     is_same = ry[bc] == yc[br]
     best_key = torch.full((m,), float("inf"), dtype=torch.float64, device=qc.device)
     best_key.scatter_reduce_(0, br[is_same], bk[is_same], "amin")  # the match: lowest key, then lowest index

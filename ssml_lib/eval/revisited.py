@@ -4,7 +4,8 @@ Per query: junk items are removed from the ranking by shifting positives' positi
 over the precision-recall curve with denominator n = len(positive list); queries with no positives are skipped;
 mP@k caps k at the rank of the last positive found (``precision="uncapped"`` gives the Self-Taught fork's
 variant). Rankings are stable: equal scores go to the lower database index. Distractors (+R1M) are just more
-score columns after the database ones.
+score columns after the database ones. :func:`revisited_map` never sorts a whole row: it finds the places of a
+query's listed items only (:func:`ranking_positions`), the same places a full stable ranking gives them.
 """
 from __future__ import annotations
 
@@ -94,14 +95,21 @@ def compute_map(ranks: Any, gnd: Sequence[dict], kappas: Sequence[int] = (), *,
             continue
         pos = np.flatnonzero(np.isin(ranks[q], ok))
         junk_pos = np.flatnonzero(np.isin(ranks[q], junk))
-        shifted = pos - np.searchsorted(junk_pos, pos, side="left")  # junk strictly before each positive
-        aps[q] = trapezoid_ap(shifted, ok.size)
-        if kappas.size:
-            if shifted.size == 0:
-                prs[q] = 0.0  # nothing found in a truncated ranking (the reference would crash here)
-                continue
-            cut = np.minimum(shifted.max() + 1, kappas) if precision == "capped" else kappas
-            prs[q] = (shifted[None, :] + 1 <= cut[:, None]).sum(axis=1) / cut
+        aps[q], prs[q] = _query_scores(pos, junk_pos, ok.size, kappas, precision)
+    return _means(aps, prs, kappas)
+
+
+def _query_scores(pos: np.ndarray, junk_pos: np.ndarray, n_ok: int, kappas: np.ndarray,
+                  precision: str) -> tuple[float, np.ndarray]:
+    """AP and P@kappas of one query from the sorted ranking positions of its positives and junk items."""
+    shifted = pos - np.searchsorted(junk_pos, pos, side="left")  # junk strictly before each positive
+    if shifted.size == 0:
+        return trapezoid_ap(shifted, n_ok), np.zeros(kappas.size)  # nothing found in a truncated ranking
+    cut = np.minimum(shifted.max() + 1, kappas) if precision == "capped" else kappas
+    return trapezoid_ap(shifted, n_ok), (shifted[None, :] + 1 <= cut[:, None]).sum(axis=1) / cut
+
+
+def _means(aps: np.ndarray, prs: np.ndarray, kappas: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     valid = ~np.isnan(aps)
     m_ap = float(aps[valid].mean()) if valid.any() else float("nan")
     pr = prs[valid].mean(axis=0) if valid.any() else np.full(kappas.size, np.nan)
@@ -118,6 +126,35 @@ def rank_by_scores(scores: Any) -> np.ndarray:
     return np.argsort(-s, axis=1, kind="stable")
 
 
+def ranking_positions(scores: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """0-based places of ``items`` (distinct indices) in the stable descending ranking of the 1-D ``scores``
+    (equal scores: the lower index first), without sorting the row: O(n log m) for m items.
+
+    Place of item r = #{j: s_j > s_r} + #{j: s_j == s_r, j < r}. The strict count comes from one binary search
+    of every score among the m items' sorted scores; the tie count from the few scores equal to an item's.
+    """
+    items = np.asarray(items, dtype=np.int64)
+    if items.size == 0:
+        return items
+    vals = scores[items]
+    order = np.argsort(-vals, kind="stable")
+    desc = vals[order]                                        # the items' scores, descending
+    above = np.flatnonzero(scores >= desc[-1])  # only these can precede an item (or tie with one)
+    sub = scores[above]
+    at_least = np.searchsorted(-desc, -sub, side="right")     # per j: how many item scores are >= s_j (>= 1)
+    strict = np.cumsum(np.bincount(at_least, minlength=items.size + 1))[:items.size]  # s_j > desc[k]: j counts
+    places = np.empty(items.size, dtype=np.int64)
+    places[order] = strict
+    # every j whose score equals an item's (the items included); where a value is shared, lower indices first
+    tied = above[sub == desc[at_least - 1]]
+    values, group, counts = np.unique(scores[tied], return_inverse=True, return_counts=True)
+    if (counts > 1).any():
+        keys = np.sort(group.astype(np.int64) * scores.size + tied)
+        g = np.searchsorted(values, vals) * scores.size
+        places += np.searchsorted(keys, g + items) - np.searchsorted(keys, g)
+    return places
+
+
 def revisited_map(scores: Any, gnd: Sequence[dict], kappas: Sequence[int] = (1, 5, 10), *,
                   precision: str = "capped") -> dict:
     """Easy/Medium/Hard mAP (fractions) and mP@kappas for similarity ``scores`` (n_query, n_db [+ distractors]).
@@ -129,12 +166,26 @@ def revisited_map(scores: Any, gnd: Sequence[dict], kappas: Sequence[int] = (1, 
         raise EvalInputError(f"scores must be (n_query, n_db) with n_query = len(gnd) = {len(gnd)}, got shape "
                              f"{s.shape}; transpose a (n_db, n_query) matrix.")
     gnd = validate_gnd(gnd, s.shape[1])
-    ranks = rank_by_scores(s)
+    if not np.isfinite(s).all():
+        raise EvalInputError("scores contain NaN or inf; check the descriptors before ranking.")
+    if precision not in ("capped", "uncapped"):
+        raise EvalInputError(f"unknown precision {precision!r}; use 'capped' (revisitop) or 'uncapped'.")
+    kappas = np.asarray(list(kappas), dtype=np.int64)
+    aps = {setup: np.full(len(gnd), np.nan) for setup in _SETUPS}
+    prs = {setup: np.full((len(gnd), kappas.size), np.nan) for setup in _SETUPS}
+    for q, e in enumerate(gnd):  # the places of the query's listed items only; no full ranking
+        lists = {k: np.unique(e[k]) for k in ("easy", "hard", "junk")}
+        listed = np.concatenate(list(lists.values()))  # disjoint (validated)
+        where = dict(zip(listed.tolist(), ranking_positions(s[q], listed).tolist()))
+        for setup, (pos_keys, junk_keys) in _SETUPS.items():
+            n_ok = sum(e[k].size for k in pos_keys)
+            if n_ok == 0:
+                continue
+            pos, junk = ([where[i] for k in keys for i in lists[k].tolist()] for keys in (pos_keys, junk_keys))
+            aps[setup][q], prs[setup][q] = _query_scores(np.sort(pos), np.sort(junk), n_ok, kappas, precision)
     out: dict = {}
-    for setup, (pos_keys, junk_keys) in _SETUPS.items():
-        g = [{"ok": np.concatenate([e[k] for k in pos_keys]), "junk": np.concatenate([e[k] for k in junk_keys])}
-             for e in gnd]
-        m_ap, _, pr, _ = compute_map(ranks, g, kappas, precision=precision)
+    for setup in _SETUPS:
+        m_ap, _, pr, _ = _means(aps[setup], prs[setup], kappas)
         out[setup] = m_ap
         out[f"mp_{setup}"] = [float(v) for v in pr]
     return out

@@ -14,6 +14,9 @@ GPU runs are in GPU hours; CPU runs in CPU hours of the process(es) (the device 
 machine had) and are labelled so. The thesis's numbers (``results/reference/table10_cost.csv``) are wall-clock
 on "a four GPU NVIDIA-A100 system"; whether they count four GPUs is not stated (results/reference/README.md),
 so they are shown as printed, not rescaled. Stand-in and real records never share a file.
+
+Beside them, a projected column: the GPU hours of each thesis row's training steps at paper scale on the GPU
+the method benchmark measured (:mod:`.cost_projection`), labelled as a projection.
 """
 from __future__ import annotations
 
@@ -24,14 +27,15 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from ..paths import shown_path
+from ..paths import results_dir, shown_path
 from ..results import results_base
 from ..provenance import collect_provenance
 from ..results import load_reference
+from .cost_plot import plot_cost
+from .cost_projection import projection, projection_note
 from .figures import FigureResult, data_label, save_figure
 from .tables import TABLES
 
@@ -127,12 +131,18 @@ def cost_records(results_root: str | Path | None = None,
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def cost_table(records: pd.DataFrame) -> pd.DataFrame:
-    """The thesis's rows beside ours: method, init, dataset, paper (GPU hours), paper_printed, then our rows'
+def cost_table(records: pd.DataFrame, projected: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+    """The thesis's rows beside ours: method, init, dataset, paper (GPU hours), paper_printed, projected (GPU
+    hours at paper scale on the measured GPU, :mod:`.cost_projection`; NaN without a measurement), then our rows'
     columns (several of ours per paper cell where several tables trained the same method x dataset x init)."""
     ref = load_reference(TABLE)
     left = ref.rename(columns={"value": "paper", "printed": "paper_printed", "setting": "init"})[
         ["method", "paper_label", "init", "dataset", "paper", "paper_printed"]]
+    proj = projected if projected is not None else pd.DataFrame(columns=["method", "init", "dataset"])
+    proj = proj.rename(columns={"projected_h": "projected", "basis": "projected_basis"})
+    left = left.merge(proj.reindex(columns=["method", "init", "dataset", "projected", "projected_basis"]),
+                      on=["method", "init", "dataset"], how="left")
+    left["projected"] = pd.to_numeric(left["projected"], errors="coerce")
     left = left.assign(_order=np.arange(len(left)))
     out = left.merge(records, on=["method", "init", "dataset"], how="outer")
     out["_order"] = out["_order"].fillna(len(left))
@@ -146,7 +156,7 @@ def _fmt_hours(v: Any) -> str:
     return f"{v:.3g}" if v >= 1 else f"{v:.3g} ({v * 3600:.0f} s)"
 
 
-def render_cost_markdown(table: pd.DataFrame, *, standin: bool) -> str:
+def render_cost_markdown(table: pd.DataFrame, *, standin: bool, measured: Optional[dict] = None) -> str:
     """Markdown of :func:`cost_table`'s frame, with the data label and how cost is counted."""
     label = ("**STAND-IN DATA**: our rows are runs on the small synthetic stand-in, usually on a CPU; they check "
              "the bookkeeping and are not comparable with the paper's hours." if standin
@@ -154,78 +164,30 @@ def render_cost_markdown(table: pd.DataFrame, *, standin: bool) -> str:
     lines = [f"# {TABLE}{' (STAND-IN DATA)' if standin else ''}", "",
              "Computational cost: the thesis's Table 10 (GPU hours on a four-GPU A100 system, as printed) beside "
              "ours (wall time x devices: GPU hours, or CPU hours of one process).", "", label, "",
-             "| method | init | dataset | paper (GPU h) | ours | unit | train time | device | table | record |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| method | init | dataset | paper (GPU h) | projected (GPU h{', ' + measured['device'] if measured else ''}"
+             ") | ours | unit | train time | device | table | record |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         paper = r["paper_printed"] if isinstance(r.get("paper_printed"), str) and r["paper_printed"] else "—"
         if paper not in ("—",) and paper.endswith("d"):
             paper = f"{paper} = {r['paper']:g} h"
         ours = _fmt_hours(r["hours"]) if isinstance(r.get("unit"), str) else "—"
         rec = f"`{Path(r['record']).name}` ({r['table']})" if isinstance(r.get("record"), str) else ""
-        lines.append(f"| {r['method']} | {r['init']} | {r['dataset']} | {paper} | {ours} | "
+        lines.append(f"| {r['method']} | {r['init']} | {r['dataset']} | {paper} | "
+                     f"{_fmt_hours(r.get('projected'))} | {ours} | "
                      f"{r['unit'] if isinstance(r.get('unit'), str) else ''} | {_fmt_hours(r.get('train_h'))} | "
                      f"{r['device'] if isinstance(r.get('device'), str) else ''} | "
                      f"{r['table'] if isinstance(r.get('table'), str) else ''} | {rec} |")
-    paper_total = table.drop_duplicates(["method", "init", "dataset"])["paper"].sum()
+    cells = table.drop_duplicates(["method", "init", "dataset"])
+    paper_total = cells["paper"].sum()
+    projected = cells.loc[cells["paper"].notna(), "projected"] if "projected" in cells else pd.Series(dtype=float)
+    projected_total = _fmt_hours(projected.sum()) if projected.notna().any() else "—"
+    if projected.isna().any() and projected.notna().any():
+        projected_total += f" ({int(projected.isna().sum())} rows not projected)"
     ours = "; ".join(f"{_fmt_hours(h)} {unit}" for unit, h in table.groupby("unit")["hours"].sum().items()) or "—"
     days, hours = divmod(round(paper_total), 24)
-    lines.append(f"| **total** | | | {paper_total:g} h = {days}d + {hours}h | {ours} | | | | | |")
-    return "\n".join(lines) + "\n"
-
-
-def plot_cost(table: pd.DataFrame, *, title: Optional[str] = None) -> Figure:
-    """One panel per dataset, one row per method x init: the thesis's GPU hours and ours, as horizontal bars on
-    a shared log axis (labels stay readable however many rows a dataset has). The legend lists only what is
-    drawn; where the thesis's GPU hours share the axis with our CPU hours, the figure says so."""
-    from matplotlib.patches import Patch
-
-    datasets = list(dict.fromkeys(table["dataset"])) or [""]
-    groups = {d: list(dict.fromkeys(zip(table.loc[table["dataset"] == d, "method"],
-                                        table.loc[table["dataset"] == d, "init"]))) for d in datasets}
-    most = max((len(g) for g in groups.values()), default=1)
-    fig = Figure(figsize=(3.4 * len(datasets) + 0.6, 1.6 + 0.32 * most))
-    axes = fig.subplots(1, len(datasets), squeeze=False, sharex=True)[0]
-    colour = {"thesis": "0.6", "GPU hours": "tab:blue", "CPU hours": "tab:orange"}
-    drawn: set[str] = set()
-    for ax, dataset in zip(axes, datasets):
-        part = table[table["dataset"] == dataset]
-        y = np.arange(len(groups[dataset]))
-        for j, (m, i) in enumerate(groups[dataset]):
-            rows = part[(part["method"] == m) & (part["init"] == i)]
-            paper = pd.to_numeric(rows["paper"], errors="coerce").max()
-            ours = pd.to_numeric(rows["hours"], errors="coerce").max()
-            unit = next(iter(rows["unit"].dropna()), "") if "unit" in rows else ""
-            if np.isfinite(paper) and paper > 0:
-                ax.barh(j - 0.2, paper, 0.4, color=colour["thesis"])
-                drawn.add("thesis")
-            if np.isfinite(ours) and ours > 0:
-                ax.barh(j + 0.2, ours, 0.4, color=colour.get(unit, "tab:blue"))
-                drawn.add(unit if unit in colour else "GPU hours")
-        ax.set_yticks(y, [m if m == i else f"{m} ({i})" for m, i in groups[dataset]], fontsize=7)
-        if len(y):
-            ax.set_ylim(len(y) - 0.5, -0.5)  # the table's order, top to bottom
-        ax.set_xscale("log")
-        ax.tick_params(axis="x", labelsize=7)
-        ax.grid(axis="x", color="0.9", lw=0.5)
-        ax.set_title(dataset, fontsize=9)
-        ax.set_xlabel("hours (log scale)", fontsize=8)
-    labels = {"thesis": "thesis: GPU hours (four A100s)", "GPU hours": "ours: GPU hours",
-              "CPU hours": "ours: CPU hours (one process)"}
-    handles = [Patch(color=colour[k], label=labels[k]) for k in ("thesis", "GPU hours", "CPU hours") if k in drawn]
-    note = ("Thesis GPU hours and our CPU hours share one log axis: different units and machines, so compare "
-            "rows within a colour, not bar heights across colours." if {"thesis", "CPU hours"} <= drawn else "")
-    height = fig.get_figheight()  # the legend and the note sit below the panels, placed in inches
-    if handles:
-        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False,
-                   bbox_to_anchor=(0.5, 0.02 / height))
-    if note:
-        fig.text(0.5, (0.3 if handles else 0.05) / height, note, ha="center", va="bottom", fontsize=7,
-                 style="italic")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    bottom = (0.3 if handles else 0.0) + (0.25 if note else 0.0) + 0.05
-    fig.tight_layout(rect=(0, bottom / height, 1, 1))
-    return fig
+    lines.append(f"| **total** | | | {paper_total:g} h = {days}d + {hours}h | {projected_total} | {ours} | | | | | |")
+    return "\n".join(lines) + "\n\n" + projection_note(measured) + "\n"
 
 
 def build_cost_table(results_root: str | Path | None = None,
@@ -235,6 +197,8 @@ def build_cost_table(results_root: str | Path | None = None,
     start = time.time()
     include = [include] if isinstance(include, str) else list(include)
     records = cost_records(results_root, include)
+    bench_dir = (Path(results_root) if results_root is not None else results_dir()) / "benchmarks"
+    projected, measured = projection(load_reference(TABLE), bench_dir)
     result = FigureResult(TABLE, standin=True, figures={}, paths={}, notes=(
         "Cost of each table row's provenance record = its wall time outside training on one device + its "
         "training time x the training world size (training time from the stage records where the row reused a "
@@ -247,8 +211,8 @@ def build_cost_table(results_root: str | Path | None = None,
         mine = records[records["data"] == ("stand-in" if standin else "real")]
         if mine.empty and (tree != trees[0] or not records.empty):
             continue  # a tree without records gets no files (the first one still shows the paper's column)
-        table = cost_table(mine)
-        md = render_cost_markdown(table, standin=standin)
+        table = cost_table(mine, projected)
+        md = render_cost_markdown(table, standin=standin, measured=measured)
         markdown.append(md)
         key = "standin" if standin else "real"
         result.tables[key] = table
@@ -263,7 +227,7 @@ def build_cost_table(results_root: str | Path | None = None,
         prov = collect_provenance({"table": TABLE, "include": include, "results_root": shown_path(folder)},
                                   standin=standin,
                                   data_fingerprint=None, wall_time_s=time.time() - start,
-                                  extra={"records": mine["record"].tolist()})
+                                  extra={"records": mine["record"].tolist(), "projection": measured})
         result.paths[f"{key}_json"] = atomic_write_text(folder / f"{TABLE}.json", json.dumps(prov, indent=2) + "\n")
         result.provenance[key] = prov
     result.standin = "real" not in result.tables

@@ -30,7 +30,8 @@ from ..io import atomic_write_bytes
 
 MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR, REJECTED_COLOUR = "green", "red", "black", "0.6"
 DISPLAY_NAMES = {"spreading": "Spreading", "stml": "Self-Taught (STML)", "insclr": "InsCLR", "isl": "ISL",
-                 "mom": "Mining on Manifolds", "supervised": "Supervised", "pretrained": "pre-trained network"}
+                 "mom": "Mining on Manifolds", "supervised": "Supervised", "pretrained": "pre-trained network",
+                 "stml_xbm": "STML + memory (extension)"}
 FRAME_MEANINGS = {"query": "query / anchor", "match": "same class", "mismatch": "another class",
                   "rejected": "candidate turned down by the method's selection"}
 STANDIN_LABEL = "STAND-IN DATA (synthetic; not comparable with the paper)"

@@ -29,6 +29,8 @@ RULES = {
                  "i.e. its second augmentation, unless nn_positive_prob > 0 swaps in its 1-NN)",
     "stml": "the anchor's neighbour list the epoch's batches were built from (its num_neighbors - 1 nearest "
             "images by the student's g on the no-augmentation view, mined at the epoch start)",
+    "stml_xbm": "as stml: the anchor's neighbour list of the epoch's batches (memory rows, mined per step, are "
+                "not shown)",
     "insclr": "the anchor's top num_neighbors candidates of the stage's candidate pool that pass in-batch "
               "selection (no-augmentation cosine to the anchor >= the stage's threshold) with the model at the "
               "epoch end; the candidates the selection turned down follow in grey frames; memory-bank positives "
@@ -82,8 +84,8 @@ def _mom(method, ctx, anchors: torch.Tensor) -> list[list[int]]:
     return [row[ok].tolist() for row, ok in zip(pools.positives.cpu(), pools.positive_mask.cpu())]
 
 
-MINING_RULES: dict[str, Callable] = {"spreading": _spreading, "stml": _stml, "insclr": _insclr, "isl": _isl,
-                                     "mom": _mom}
+MINING_RULES: dict[str, Callable] = {"spreading": _spreading, "stml": _stml, "stml_xbm": _stml, "insclr": _insclr,
+                                     "isl": _isl, "mom": _mom}
 
 
 def snapshot_fn(method_name: str, anchors) -> Callable:

@@ -11,8 +11,9 @@ its notebook (papermill, as ``run_table`` does) at the ``default`` stand-in size
 ``params/standin*.yaml`` and the table's method settings, with ``SSML_RECORD=1`` so that results, figures and
 executed notebooks land in ``results/standin/``. Besides the thesis's rows it records, per table, the reference
 rows a reader needs: the untrained network of every scratch table (``pretrained`` = random init there) and
-ISL and MoM on Table 1. At the end it rebuilds Table 10's cost and ``results/standin/README.md`` (the findings
-checklist, :mod:`ssml_lib.experiments.findings`).
+ISL and MoM on Table 1; and the extension ``stml_xbm`` on every pre-trained setting (Tables 1, 3, 5, 7). At the
+end it rebuilds Table 10's cost and ``results/standin/README.md`` (the findings checklist, and STML + memory
+beside STML: :mod:`ssml_lib.experiments.findings`).
 
 The git tree must be clean (``--allow-dirty`` to override), so that every record names the commit it came from.
 """
@@ -23,14 +24,17 @@ import os
 import re
 import sys
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..errors import ConfigError, SsmlError
-from ..paths import REPO_ROOT
+from ..paths import REPO_ROOT, shown_path
 from .tables import TABLES
 
-EXTRA_ROWS = {
-    "table1_cub_pretrained": ("isl", "mom"),
+EXTRA_ROWS = {  # stml_xbm: the extension (STML + cross-batch memory), on every pre-trained setting
+    "table1_cub_pretrained": ("isl", "mom", "stml_xbm"),
+    "table3_cars_pretrained": ("stml_xbm",),
+    "table5_sop_pretrained": ("stml_xbm",),
+    "table7_gldv2": ("stml_xbm",),
     "table2_cub_scratch": ("pretrained",),
     "table4_cars_scratch": ("pretrained",),
     "table6_sop_scratch": ("pretrained",),
@@ -62,7 +66,7 @@ def _run_figure(name: str, params: dict, *, dry_run: bool, say) -> bool:
     slug = re.sub(r"[^A-Za-z0-9]+", "_", "_".join(str(v) for v in params.values())).strip("_")
     out = standin_results_base(SIZE) / "executed" / f"{name}__{slug}.ipynb"
     params = {**params, "standin_size": SIZE} if name != "table10_cost" else params
-    say(f"[{name}] {params} -> {out.relative_to(REPO_ROOT)}")
+    say(f"[{name}] {params} -> {shown_path(out)}")
     if dry_run:
         return True
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,24 +79,31 @@ def _run_figure(name: str, params: dict, *, dry_run: bool, say) -> bool:
     return True
 
 
-def clear_previous(tables: Sequence[str], *, figures: bool) -> None:
-    """Remove the earlier record of what is about to be recorded, so no stale row, figure or cost survives."""
+def clear_previous(tables: Sequence[str], *, figures: bool, methods: Optional[Sequence[str]] = None) -> None:
+    """Remove the earlier record of what is about to be recorded, so no stale row, figure or cost survives
+    (with ``methods``: only those rows of the tables; the tables' other rows stay)."""
     import shutil
 
     from ..paths import standin_results_base
 
     base = standin_results_base(SIZE)
     for table in tables:
-        shutil.rmtree(base / table, ignore_errors=True)
-        (base / f"{table}.md").unlink(missing_ok=True)
+        if methods is None:
+            shutil.rmtree(base / table, ignore_errors=True)
+            (base / f"{table}.md").unlink(missing_ok=True)
+            continue
+        for method in methods:
+            for path in (base / table / f"{method}.csv", base / table / f"{method}.json",
+                         base / "executed" / f"{table}__{method}.ipynb"):
+                path.unlink(missing_ok=True)
+    for suffix in (".md", ".csv", ".json"):  # rebuilt from every record at the end
+        (base / f"table10_cost{suffix}").unlink(missing_ok=True)
     if figures:
         shutil.rmtree(base / "figures", ignore_errors=True)
-        for suffix in (".md", ".csv", ".json"):
-            (base / f"table10_cost{suffix}").unlink(missing_ok=True)
 
 
 def record(tables: Sequence[str], *, figures: bool = True, dry_run: bool = False, allow_dirty: bool = False,
-           say=print) -> int:
+           methods: Optional[Sequence[str]] = None, say=print) -> int:
     from .findings import write_findings
     from .run_table import run_table
 
@@ -104,22 +115,28 @@ def record(tables: Sequence[str], *, figures: bool = True, dry_run: bool = False
                           "from. Fix: commit (or stash) first, or pass --allow-dirty for a trial run.")
     os.environ["SSML_RECORD"] = "1"  # this process and the notebook kernels write results/standin/
     os.environ.setdefault("TQDM_DISABLE", "1")
+    if methods is not None:
+        tables = [t for t in tables if any(m in rows_of(t) for m in methods)]
+        if not tables:
+            raise ConfigError(f"no recorded row of the tables is one of {list(methods)}; the rows are "
+                              f"{sorted({m for t in TABLES for m in rows_of(t)})}.")
     if not dry_run:
-        clear_previous(tables, figures=figures)
+        clear_previous(tables, figures=figures, methods=methods)
     start, failed = time.time(), []
     for table in tables:
-        report = run_table(table, methods=rows_of(table), standin_size=SIZE, dry_run=dry_run, log_output=False)
+        rows = [m for m in rows_of(table) if methods is None or m in methods]
+        report = run_table(table, methods=rows, standin_size=SIZE, dry_run=dry_run, log_output=False)
         failed += [f"{table}/{o.method}" for o in report.failed]
     if figures:
         for name, runs in FIGURES.items():
             for params in runs:
                 if not _run_figure(name, params, dry_run=dry_run, say=say):
                     failed.append(name)
-        if not _run_figure("table10_cost", {"include": ["standin"]}, dry_run=dry_run, say=say):
-            failed.append("table10_cost")
+    if not _run_figure("table10_cost", {"include": ["standin"]}, dry_run=dry_run, say=say):
+        failed.append("table10_cost")
     if not dry_run:
         path = write_findings()
-        say(f"findings: {path.relative_to(REPO_ROOT)}")
+        say(f"findings: {shown_path(path)}")
     say(f"recorded in {time.time() - start:.0f} s; {len(failed)} failed" + (f": {failed}" if failed else ""))
     return 1 if failed else 0
 
@@ -128,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ssml_lib.experiments.record", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tables", default=",".join(TABLES), help="comma-separated tables (default: all tier-1)")
+    ap.add_argument("--methods", default=None, help="comma-separated rows: record only these rows of the tables "
+                                                    "(the tables' other rows stay as recorded)")
     ap.add_argument("--no-figures", dest="figures", action="store_false")
     ap.add_argument("--no-tables", dest="tables_on", action="store_false",
                     help="only the figures, Table 10 and the findings (from the recorded tables)")
@@ -136,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         return record(args.tables.split(",") if args.tables_on else [], figures=args.figures,
-                      dry_run=args.dry_run, allow_dirty=args.allow_dirty)
+                      dry_run=args.dry_run, allow_dirty=args.allow_dirty,
+                      methods=args.methods.split(",") if args.methods else None)
     except SsmlError as exc:
         print(f"record: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

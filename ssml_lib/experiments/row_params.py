@@ -129,7 +129,7 @@ def tiny_layer(method: str) -> dict:
 _MODEL_SETTINGS = ("pooling", "augmentation")
 # method fields that are schedule or scale, not the method: the stand-in layer sizes them
 _SCALE_FIELDS = {"pool_size", "memory_draw", "memory_start_step", "memory_use_step", "memory_exclude",
-                 "impr_max_steps", "impr_milestones", "impr_batch_size", "impr_pool_columns"}
+                 "impr_max_steps", "impr_milestones", "impr_batch_size", "impr_pool_columns", "memory_size"}
 
 
 def table_method_settings(table: str, method: str) -> tuple[dict, Path]:

@@ -6,6 +6,7 @@ mistyped names are refused before any work starts).
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +29,19 @@ from .row_model import (NORMALIZATION, STANDIN_BACKBONE, ModelConfig, init_head_
 from .row_params import (STANDIN_PARAMS, TINY_PARAMS, resolve_params, run_dir_for, table_method_settings,  # noqa: F401
                          tiny_layer)
 from .tables import TableSpec, get_table
+
+
+def stage_commits(method_run) -> dict:
+    """Stage name -> the git state its training ran at (from the stage's own provenance). A finished run folder
+    is reused, so a row can be evaluated at a later commit than it was trained at; the record says both."""
+    out = {}
+    for stage in method_run.stages:
+        try:
+            rec = json.loads((Path(stage.out_dir) / "provenance.json").read_text(encoding="utf-8"))
+            out[stage.name] = rec.get("git")
+        except (OSError, ValueError, AttributeError):
+            out[stage.name] = None
+    return out
 
 
 @dataclass
@@ -152,6 +166,7 @@ def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | N
         embedder = method_run.method
         info["training"] = {"out_dir": shown_path(method_run.out_dir), "wall_time_s": method_run.wall_time_s,
                             "stages": [s.name for s in method_run.stages], "head": method_run.info.get("head"),
+                            "trained_at": stage_commits(method_run),
                             "final": {k: v for k, v in (method_run.history[-1] if method_run.history else {}).items()
                                       if isinstance(v, (int, float, str)) or v is None}}
         if spec.per_stage:

@@ -95,3 +95,9 @@ def pairwise_distances(x: torch.Tensor) -> torch.Tensor:
     eye = torch.eye(x.shape[0], dtype=torch.bool, device=x.device)
     sq = sq.clamp(min=0).masked_fill(eye, 0.0)
     return safe_sqrt(sq)
+
+
+def cross_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances between the rows of ``x`` (N, D) and ``y`` (M, D), with a zero-safe gradient."""
+    sq = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)
+    return safe_sqrt(sq.clamp(min=0))

@@ -13,11 +13,11 @@ Two forms (docs/methods.md, Spreading; the Spreading paper's Eqs. 3-7):
   We return J / B (the paper sums; dividing by B only rescales, so learning rates carry over).
 
 Inputs must already be L2-normalised, as the official model does in its head; the loss does not
-normalise, so its gradient is exactly the official one. Both forms are computed in log space.
+normalise, so its gradient is exactly the official one. The paper form is computed in log space; the official
+form with exponentials shifted per row (no overflow; the shift cancels in every ratio) and its closed-form
+gradient, a few passes over the 2B x 2B matrix.
 """
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -55,21 +55,54 @@ def spreading_loss(emb, emb_aug, temperature: float = 0.1, *, variant: str = "of
 
 
 def _official(x: torch.Tensor, temperature: float, m: float) -> torch.Tensor:
-    n = x.shape[0]
-    half = n // 2
-    rows = torch.arange(n, device=x.device)
-    partner = (rows + half) % n
-    # Column side detached: gradients reach each embedding only through the rows it anchors.
-    logits = x @ x.detach().T / temperature
-    pos_logit = logits[rows, partner]
-    # elementwise (no scalar index_put, which copies a CPU scalar to the device and syncs)
-    negative = (rows[None, :] != rows[:, None]) & (rows[None, :] != partner[:, None])
-    neg_logits = logits.masked_fill(~negative, float("-inf"))
-    log_z = torch.logaddexp(math.log(m) + torch.logsumexp(neg_logits, dim=1), pos_logit)
-    log_p = pos_logit - log_z
-    # Masked entries are -inf, and log1mexp(-inf) = 0 with a zero gradient.
-    log_not_q = log1mexp(neg_logits - log_z[:, None])
-    return -(log_p.sum() + m * log_not_q.sum()) / n
+    return _OfficialSpreading.apply(x, temperature, m)
+
+
+class _OfficialSpreading(torch.autograd.Function):
+    """The official loss in a few passes over the N x N matrix, with its closed-form gradient.
+
+    Terms are scaled by a per-row shift c_i >= max_j l_ij (so exp never overflows):
+    E_ij = exp(l_ij - c_i) off the diagonal, Z'_i = m * (negatives of E_i) + E_ip, q_ij = E_ij / Z'_i and
+    P_i = E_ip / Z'_i; the shift cancels in every ratio. With V_ij = q_ij / (1 - q_ij) and R_i = sum_j V_ij
+    over the negatives, dL/dl_ij = -(1/N) [m q_ij (m R_i - 1) - m V_ij] for a negative j and
+    -(1/N) [1 + P_i (m R_i - 1)] for the positive; the columns are detached, so dL/dx = G x / T.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, temperature: float, m: float) -> torch.Tensor:
+        n = x.shape[0]
+        rows = torch.arange(n, device=x.device)
+        partner = (rows + n // 2) % n
+        norms = x.norm(dim=1)
+        if temperature >= 0.05:  # Cauchy-Schwarz: l_ij <= |x_i| max|x| / T; the far terms stay above 1e-17
+            shift = norms * norms.max() / temperature
+            logits = torch.addmm(-shift[:, None], x, x.T, alpha=1.0 / temperature)
+        else:  # tiny temperatures: the row's largest off-diagonal logit, so some term of every row is 1
+            logits = (x @ x.T).div_(temperature)
+            logits.view(-1).index_fill_(0, rows * (n + 1), float("-inf"))
+            logits.sub_(logits.amax(dim=1, keepdim=True))
+        pos_logit = logits.gather(1, partner[:, None]).squeeze(1)
+        e = logits.exp_()
+        e.view(-1).index_fill_(0, torch.cat([rows * (n + 1), rows * n + partner]), 0.0)  # self and positive
+        pos = pos_logit.exp()
+        z = e.sum(dim=1).mul_(m).add_(pos)
+        q = e.div_(z[:, None])
+        log_not_q = torch.log1p(q.neg()).sum()
+        loss = -((pos_logit - z.log()).sum() + m * log_not_q) / n
+        ctx.save_for_backward(x, q, pos / z, partner)
+        ctx.temperature, ctx.m = temperature, m
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x, q, p, partner = ctx.saved_tensors
+        m, n = ctx.m, x.shape[0]
+        v = q / (1 - q)
+        b = v.sum(dim=1).mul_(m).sub_(1)  # m R_i - 1
+        g = (q * b[:, None]).sub_(v).mul_(m)
+        g.scatter_add_(1, partner[:, None], (1 + p * b)[:, None])
+        g = g.mul_(grad_out * (-1.0 / (n * ctx.temperature)))
+        return g @ x, None, None
 
 
 def _paper(f: torch.Tensor, f_aug: torch.Tensor, temperature: float, m: float) -> torch.Tensor:

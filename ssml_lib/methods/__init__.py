@@ -19,6 +19,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "spreading": ("ssml_lib.methods.spreading", "Spreading"),
     "insclr": ("ssml_lib.methods.insclr", "InsCLR"),
     "stml": ("ssml_lib.methods.stml", "STML"),
+    "stml_xbm": ("ssml_lib.methods.stml_xbm", "STMLXBM"),  # an extension: STML + a cross-batch memory
     "isl": ("ssml_lib.methods.isl", "ISL"),
     "mom": ("ssml_lib.methods.mom", "MOM"),
 }

@@ -5,6 +5,7 @@ and avoid host synchronisation.
 """
 from .affinity import AffinitySets
 from .candidate_pool import candidate_pool, load_candidate_pool, save_candidate_pool
+from .cross_batch_memory import CrossBatchMemory
 from .ema import ema_update_
 from .isl_proxy import (Enlargement, ProxyDiscriminator, ProxyGenerator, Triplets, discriminator_objective,
                         enlarge_positive_sets, gan_should_stop, generator_objective, mining_should_stop,
@@ -19,8 +20,8 @@ from .selection import Selection, select_in_batch
 from .tuples import TupleBatchSampler, tuple_batch, tuple_labels
 
 __all__ = [
-    "AffinitySets", "Enlargement", "FeatureMemory", "MemoryDraw", "MomPools", "NeighbourBatchSampler",
-    "ProxyDiscriminator", "ProxyGenerator", "QueryExpansionMemory", "Selection", "Triplets",
+    "AffinitySets", "CrossBatchMemory", "Enlargement", "FeatureMemory", "MemoryDraw", "MomPools",
+    "NeighbourBatchSampler", "ProxyDiscriminator", "ProxyGenerator", "QueryExpansionMemory", "Selection", "Triplets",
     "TupleBatchSampler", "candidate_pool", "discriminator_objective", "draw_negatives", "ema_update_",
     "enlarge_positive_sets", "euclidean_neighbours", "expand_query_set", "gan_should_stop",
     "generator_objective", "load_candidate_pool", "manifold_graph", "manifold_neighbours",

@@ -25,8 +25,11 @@ def candidate_pool(features: Any, pool_size: int, *, exclude_self: bool = True, 
     """Top-``pool_size`` neighbours of every row among all rows, by exact inner product.
 
     Returns ``(indices, sims)``: int64 (N, P) and float32 (N, P), each row sorted by decreasing
-    similarity, ties by increasing index, on ``features``' device. Features are used as given (L2-normalise
-    them first for cosine similarity, as InsCLR does).
+    similarity, ties by increasing index, on ``features``' device; every similarity is the float32 rounding of
+    the exact (float64) inner product, whatever the back end or device. Features are used as given
+    (L2-normalise them first for cosine similarity, as InsCLR does). The bulk is one blocked float64 matmul +
+    top-k where that is cheaper (a GPU; few items on a CPU), else faiss/torch float32 proposals re-scored in
+    float64 (``ssml_lib.eval.exact_search``).
     """
     from ..eval.knn import knn  # the one exact kNN of the package (faiss when importable)
 
@@ -39,7 +42,7 @@ def candidate_pool(features: Any, pool_size: int, *, exclude_self: bool = True, 
                         f"(exclude_self={exclude_self}); use pool_size <= {available}.")
     kwargs = {} if max_bytes is None else {"max_bytes": max_bytes}
     sims, idx = knn(feats, None, k=pool_size, metric="ip", exclude_self=exclude_self, backend=backend,
-                    **kwargs)
+                    exact_values=True, **kwargs)
     idx = torch.as_tensor(idx).to(device=feats.device, dtype=torch.int64)
     sims = torch.as_tensor(sims).to(device=feats.device, dtype=torch.float32)
     return idx, sims

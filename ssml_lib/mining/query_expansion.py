@@ -45,8 +45,10 @@ threshold (on sorted pool rows, the number of leading entries at or above it). P
 must be written (the official bank is filled by a full pass before training, so all are). Labels must
 differ between tuples, as tuple batches make them. Equal selection scores go to the lower image index.
 Outputs have a fixed size with a ``valid`` mask (zero
-features where invalid), so nothing syncs the host. Cost: per step B x E x E similarities with
-E = (1+K)(1+C), C = ``pool_columns``; lower C to save memory.
+features where invalid), so nothing syncs the host. Cost: the sets are formed on indices over B x E entries,
+E = (1+K)(1+C), C = ``pool_columns``; features are read and compared only for the entries that can be a query
+item or a candidate (on a CPU, B x W x W similarities with W the largest such count of a group; on a GPU,
+where a data-dependent size would make the step wait, W = E: lower C there to save memory).
 """
 from __future__ import annotations
 
@@ -59,41 +61,9 @@ from ..errors import SsmlError
 from ._common import as_features, as_index, check_choice, check_positive_int, fill_at_
 from .memory_bank import FeatureMemory, MemoryDraw
 from .query_set import expand_query_set, parse_selection_mode  # noqa: F401  (also importable from here)
+from .query_universe import (any_per_image, boundary, build_universe, compact_features, keep_largest_label)
 
 SETS = ("official", "exclusive")
-
-
-def _boundary(sims: torch.Tensor, threshold: float) -> torch.Tensor:
-    """One past the last column with similarity >= threshold along the last axis (0 if none)."""
-    cols = torch.arange(1, sims.shape[-1] + 1, device=sims.device)
-    return torch.where(sims >= threshold, cols, 0).amax(-1)
-
-
-def _segments(sorted_key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of sorted keys: (first occurrence mask, segment id of each entry)."""
-    first = torch.ones_like(sorted_key, dtype=torch.bool)
-    first[:, 1:] = sorted_key[:, 1:] != sorted_key[:, :-1]
-    return first, first.long().cumsum(1) - 1
-
-
-def _segment_or(segment: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
-    """Per-entry OR of ``flags`` over the entries of its segment."""
-    merged = torch.zeros_like(segment).scatter_reduce(1, segment, flags.long(), "amax")
-    return merged.gather(1, segment).bool()
-
-
-def _any_per_image(index: torch.Tensor, flags: torch.Tensor, n: int) -> torch.Tensor:
-    """(n,) bool: some entry of the image has its flag set (duplicates agree, unlike a plain scatter)."""
-    return torch.zeros(n, dtype=torch.int32, device=index.device).scatter_reduce(
-        0, index, flags.to(torch.int32), "amax").bool()
-
-
-def _keep_largest_label(claimed: torch.Tensor, sidx: torch.Tensor, labels: torch.Tensor,
-                        n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One label per image: (entries kept, image claimed by any group) for (B, E) claims."""
-    owner = torch.zeros(n, dtype=labels.dtype, device=labels.device).scatter_reduce(
-        0, sidx.reshape(-1), torch.where(claimed, labels, 0).reshape(-1), "amax")
-    return claimed & (owner[sidx] == labels), (owner > 0)[sidx]
 
 
 class QueryExpansionMemory(nn.Module):
@@ -138,51 +108,44 @@ class QueryExpansionMemory(nn.Module):
 
         group_label = lab.view(b, s)[:, :1]
         member = (lab.view(b, s) == group_label) & (group_label > 0)          # (B, S)
-        pos_end = _boundary(psim_b, positive_threshold)[..., None]          # (B, S, 1)
-        neg_end = _boundary(psim_b, negative_threshold)[..., None]
+        pos_end = boundary(psim_b, positive_threshold)[..., None]           # (B, S, 1)
+        neg_end = boundary(psim_b, negative_threshold)[..., None]
         col = torch.arange(c, device=dev)
         in_member_row = member[..., None]
         written = self.noaug.written[pidx]
-        flags_pool = {
+        u = build_universe(idx.view(b, s), member, pidx, {
             "init": in_member_row & (col < pos_end) & written,
             "cand": in_member_row & (col >= pos_end) & (col < neg_end) & written,
             "beyond": in_member_row & (col >= neg_end) & self.aug.written[pidx],
-        }
-        # Universe of each group: its tuple first (batch features), then its members' pool rows (memory).
-        eidx = torch.cat([idx.view(b, s), pidx.view(b, s * c)], dim=1)                  # (B, E)
-        efeat = torch.cat([noaug.view(b, s, -1), self.noaug.read(pidx).view(b, s * c, -1)], dim=1)
-        zeros = torch.zeros(b, s, dtype=torch.bool, device=dev)
-        eflags = {"member": torch.cat([member, torch.zeros_like(pidx.view(b, -1), dtype=torch.bool)], 1)}
-        eflags.update({key: torch.cat([zeros, f.view(b, -1)], 1) for key, f in flags_pool.items()})
-
-        # Sorted by image, a member's own batch entry first and in a segment of its own; the image's other
-        # entries (pool occurrences, a rejected neighbour's batch entry) form a second segment.
-        key = eidx * 2 + (~eflags["member"]).long()
-        order = torch.sort(key, dim=1, stable=True).indices
-        sidx = eidx.gather(1, order)
-        sfeat = efeat.gather(1, order[..., None].expand_as(efeat))
-        first, _ = _segments(key.gather(1, order))
-        _, image = _segments(sidx)
-        seg = {name: _segment_or(image, f.gather(1, order)) for name, f in eflags.items()}
-        member_entry = first & eflags["member"].gather(1, order)
+        })
+        sidx, first, seg = u.sidx, u.first, u.seg
         labels_e = group_label.expand(b, sidx.shape[1])
         init = first & seg["init"] & ~seg["member"]
         if official:
-            init, any_init = _keep_largest_label(init, sidx, labels_e, n)
-            cand = first & ~member_entry & seg["cand"] & ~any_init
+            init, any_init = keep_largest_label(init, sidx, labels_e, n)
+            cand = first & ~u.member_entry & seg["cand"] & ~any_init
         else:
             cand = first & seg["cand"] & ~seg["member"] & ~seg["init"]
+        query = u.member_entry | init
+        place, valid_c, feats_c = compact_features(u, query | cand, noaug.view(b, s, -1), self.noaug)
         mode = {"top_k": top_k, "score_threshold": score_threshold, "avg_eps": 1e-6 if official else 0.0}
-        selected = expand_query_set(torch.bmm(sfeat, sfeat.transpose(1, 2)), member_entry | init, cand,
-                                    rounds=rounds, min_similarity=min_similarity, aggregate=aggregate, **mode)
+        picked = expand_query_set(torch.bmm(feats_c, feats_c.transpose(1, 2)), query.gather(1, place) & valid_c,
+                                  cand.gather(1, place) & valid_c, rounds=rounds, min_similarity=min_similarity,
+                                  aggregate=aggregate, **mode)
+        selected = torch.zeros_like(cand).scatter_(1, place, picked)
         if official:
-            selected, _ = _keep_largest_label(selected, sidx, labels_e, n)
+            selected, _ = keep_largest_label(selected, sidx, labels_e, n)
         positive = init | selected
+        return self._draw(sidx, first, seg, positive, labels_e, idx, num_negatives, official, generator)
 
+    def _draw(self, sidx, first, seg, positive, labels_e, batch_idx, num_negatives, official,
+              generator) -> MemoryDraw:
+        """Positives with their group's label, the pool negatives, then random written entries."""
+        n, dev = self.aug.num_items, sidx.device
         # Pool negatives: the members' beyond zones, each image once, minus what the rule keeps out.
         flat_idx, dummy = sidx.reshape(-1), n + 1
         keep_out = positive if official else (seg["member"] | seg["init"] | seg["cand"])
-        busy = _any_per_image(flat_idx, keep_out.reshape(-1), n)
+        busy = any_per_image(flat_idx, keep_out.reshape(-1), n)
         beyond = (first & seg["beyond"]).reshape(-1) & ~busy[flat_idx]
         pos_of = torch.arange(flat_idx.numel(), device=dev)
         first_neg = torch.full((n,), flat_idx.numel(), device=dev).scatter_reduce(
@@ -194,12 +157,12 @@ class QueryExpansionMemory(nn.Module):
         indices, all_valid, all_labels = flat_idx, valid, labels
         if num_negatives > 0:  # random written entries fill the rest
             if official:  # not a positive nor a pool negative; the positives count towards the draw size
-                excluded = busy | _any_per_image(flat_idx, pool_negative, n)
+                excluded = busy | any_per_image(flat_idx, pool_negative, n)
                 room = int(num_negatives) - valid.sum()
             else:  # nothing seen in any group's universe, no batch image
                 excluded = busy.clone()
                 fill_at_(excluded, flat_idx, True)
-                fill_at_(excluded, idx, True)
+                fill_at_(excluded, batch_idx, True)
                 room = int(num_negatives) - pool_negative.sum()
             gen_dev = generator.device if generator is not None else dev
             keys = torch.rand(n, generator=generator, device=gen_dev).to(dev)
@@ -209,5 +172,15 @@ class QueryExpansionMemory(nn.Module):
             indices = torch.cat([flat_idx, top.indices])
             all_valid = torch.cat([valid, rand_valid])
             all_labels = torch.cat([labels, torch.full_like(top.indices, dummy)])
-        feats = self.aug.read(indices) * all_valid[:, None]
-        return MemoryDraw(indices, feats, torch.where(all_valid, all_labels, dummy), all_valid)
+        return MemoryDraw(indices, self._read_valid(indices, all_valid), torch.where(all_valid, all_labels, dummy),
+                          all_valid)
+
+    def _read_valid(self, indices: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Augmented-bank rows of ``indices``, zero where not valid. A CPU reads the valid rows only (most of
+        the draw's places are empty); a GPU reads every row, as a data-dependent size would make it wait."""
+        if indices.device.type != "cpu":
+            return self.aug.read(indices) * valid[:, None]
+        out = torch.zeros(indices.numel(), self.aug.features.shape[1], dtype=torch.float32)
+        rows = valid.nonzero().squeeze(1)
+        out[rows] = self.aug.read(indices[rows])
+        return out
