@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks.official.blocks_mining import extrapolate
 from benchmarks.official.checkouts import REPOS, find_checkouts, missing_message
@@ -106,3 +107,17 @@ def test_every_block_agrees_with_the_official_code_at_smoke_sizes(tmp_path):
                                                                "candidate_pool", "revisited_map"))
     assert record["provenance"]["params"]["missing"] == []
     assert "| insclr_memory_v2_mining |" in (tmp_path / "README.md").read_text()
+
+
+def test_agreement_falls_back_to_a_float64_reference_only_within_float32_rounding():
+    from benchmarks.official.blocks_losses import _agreement
+
+    ref = (torch.tensor(1.0, dtype=torch.float64), [torch.ones(4, dtype=torch.float64)])
+    near = (torch.tensor(1.0), [torch.ones(4) + torch.tensor([0, 0, 0, 5e-4])])  # 5e-4 from the reference
+    exact = (torch.tensor(1.0), [torch.ones(4)])
+    ok, text = _agreement({"ours": exact, "official": near})
+    assert not ok and "gradients agree to 5.0e-04" in text  # directly: over the 1e-4 tolerance
+    ok, text = _agreement({"ours": exact, "official": near}, reference=ref)
+    assert ok and "official loss 0.0e+00, gradients 5.0e-04" in text
+    far = (torch.tensor(1.0), [torch.ones(4) + torch.tensor([0, 0, 0, 5e-3])])
+    assert not _agreement({"ours": exact, "official": far}, reference=ref)[0]

@@ -54,6 +54,10 @@ def _p(x) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
+def _pct(x) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
 def dml_table() -> list[str]:
     lines = ["| data | row | R@1 | R@1 (pooled) | NMI | mined-positive precision | CPU s |", "|---|---|---|---|---|---|---|"]
     for name, (pre, scratch, ds) in DML.items():
@@ -131,8 +135,8 @@ def _insclr_fails_on_cub_cars() -> tuple[Optional[bool], str]:
         ok &= got < start - MARGIN
         parts.append(f"{name} {_f(start)} -> {_f(got)} (pooled {_f(value(pre, 'insclr', ds, 'R@1 (pooled)'))}; "
                      f"pool precision {_p(log.get('pool_precision'))}, memory "
-                     f"positives {_p(log.get('memory_pos_precision'))}, in-batch accept rate "
-                     f"{_p(log.get('selection_accept_rate'))})")
+                     f"positives {_p(log.get('memory_pos_precision'))}, in-batch selection accepts "
+                     f"{_pct(log.get('selection_accept_rate'))} of candidates in the last cycle)")
     return ok, "; ".join(parts)
 
 
