@@ -142,9 +142,12 @@ def _official(rows) -> list[str]:
         shims = f" Shims: {'; '.join(r['shims'])}." if r["shims"] else ""
         co = r.get("checkout") or {}
         note = f" {r['note']}." if r.get("note") else ""
+        at = r.get("measured_at") or {}
+        when = f" Measured at `{(at.get('commit') or 'no commit')[:10]}`, {str(at.get('timestamp_utc'))[:16]}." \
+            if at else ""
         out.append(f"- **{r['block']}** ({', '.join(f'{k} {v}' for k, v in r['sizes'].items())}): {r['agreement']}. "
                    f"Official: `{r['official']}` ({r['loaded']}; {co.get('folder')} @ "
-                   f"{(co.get('commit') or 'no git')[:8]}). ssml: `{r['ours']}`.{note}{shims}")
+                   f"{(co.get('commit') or 'no git')[:8]}). ssml: `{r['ours']}`.{note}{shims}{when}")
         ex = r.get("extrapolated")
         if ex:
             parts = [f"{side} {_t(ex[f'{side}_s'])}" for side in ("ours", "official", "before") if f"{side}_s" in ex]

@@ -98,6 +98,8 @@ def main(argv=None) -> dict:
                        "profile_note": _profile_note(profile) if suite != "official" else
                        "one thread each side (torch, BLAS, faiss); the same inputs; medians of alternating repeats",
                        "note": "wall-clock on a machine that may be shared with other jobs; data are synthetic"})}
+            if suite == "official":
+                record["rows"] = _official_rows(path, rows, args.blocks, record["provenance"])
             atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
 
         if suite == "official":
@@ -114,6 +116,22 @@ def main(argv=None) -> dict:
     readme = render_readme(out_dir)
     print(f"wrote {readme}")
     return written
+
+
+def _official_rows(path: Path, rows: list[dict], blocks, provenance: dict) -> list[dict]:
+    """This run's rows stamped with its commit and time; with ``--blocks``, merged into the previous file's."""
+    from .official.suite import merge_rows, stamp
+
+    rows = stamp(rows, {**provenance["git"], "timestamp_utc": provenance["timestamp_utc"]})
+    if not blocks or not path.is_file():
+        return rows
+    previous = json.loads(path.read_text(encoding="utf-8"))
+    provenance["merged_into"] = {"previous_git": previous.get("provenance", {}).get("git"),
+                                 "previous_timestamp_utc": previous.get("provenance", {}).get("timestamp_utc"),
+                                 "rerun_blocks": list(blocks)}
+    return merge_rows(stamp(previous.get("rows", []), {**previous.get("provenance", {}).get("git", {}),
+                                                       "timestamp_utc": previous.get("provenance", {})
+                                                       .get("timestamp_utc")}), rows)
 
 
 def _profile_note(profile: str) -> str:

@@ -121,3 +121,19 @@ def test_agreement_falls_back_to_a_float64_reference_only_within_float32_roundin
     assert ok and "official loss 0.0e+00, gradients 5.0e-04" in text
     far = (torch.tensor(1.0), [torch.ones(4) + torch.tensor([0, 0, 0, 5e-3])])
     assert not _agreement({"ours": exact, "official": far}, reference=ref)[0]
+
+
+def test_a_rerun_of_some_blocks_replaces_only_their_rows():
+    from benchmarks.official.suite import merge_rows, stamp
+
+    old = stamp([{"block": "spreading_loss", "sizes": {"B": 64}, "ratio": 1.0},
+                 {"block": "candidate_pool", "sizes": {"N": 10000}, "ratio": 0.9},
+                 {"block": "candidate_pool", "sizes": {"N": 20000}, "ratio": 0.9},
+                 {"block": "insclr_memory_v2_mining", "sizes": {"bank_rows": 240000}, "ratio": 0.3}],
+                {"commit": "a" * 40, "timestamp_utc": "t0"})
+    new = stamp([{"block": "insclr_memory_v2_mining", "sizes": {"bank_rows": 240000}, "ratio": 1.5}],
+                {"commit": "b" * 40, "timestamp_utc": "t1"})
+    merged = merge_rows(old, new)
+    assert [(r["block"], r["ratio"], r["measured_at"]["commit"][0]) for r in merged] == [
+        ("spreading_loss", 1.0, "a"), ("insclr_memory_v2_mining", 1.5, "b"), ("candidate_pool", 0.9, "a"),
+        ("candidate_pool", 0.9, "a")]

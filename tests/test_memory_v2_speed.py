@@ -62,3 +62,14 @@ def test_compacted_miner_draws_what_the_previous_one_drew(sets, gpu_layout, monk
         for field in ("indices", "features", "labels", "valid"):
             a, c = getattr(new, field), getattr(old, field)
             assert a.shape == c.shape and torch.equal(a, c), (seed, field)
+
+
+@pytest.mark.parametrize("valid_fraction", [0.05, 0.5, 0.95])
+def test_reading_the_draw_gives_the_rows_and_zeros_either_way(valid_fraction):
+    g = torch.Generator().manual_seed(0)
+    mem = QueryExpansionMemory(50, 8)
+    mem.aug.features = torch.randn(50, 8, generator=g)
+    indices = torch.randint(0, 50, (200,), generator=g)
+    valid = torch.rand(200, generator=g) < valid_fraction
+    out = mem._read_valid(indices, valid)
+    assert torch.equal(out, mem.aug.features[indices] * valid[:, None])

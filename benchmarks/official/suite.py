@@ -7,6 +7,8 @@ thread each (:mod:`.timing`). Blocks whose checkout is missing are skipped; with
 """
 from __future__ import annotations
 
+import json
+
 import traceback
 from typing import Callable
 
@@ -71,4 +73,25 @@ def run_official(device: torch.device, root, *, tiny: bool = False, only: list[s
     return rows, info
 
 
-__all__ = ["POOL_SIZES", "blocks", "run_official"]
+def _key(row: dict) -> tuple:
+    return row.get("block"), json.dumps(row.get("sizes"), sort_keys=True)
+
+
+def merge_rows(previous: list[dict], new: list[dict]) -> list[dict]:
+    """A rerun of some blocks (``--blocks``) replaces their rows (same block and sizes) in the previous file and
+    keeps the others; each row carries its own ``measured_at``."""
+    fresh = {_key(r) for r in new}
+    names = [name.split(" ")[0] for name, _, _ in blocks(Context(device=torch.device("cpu"), tiny=True,
+                                                                 checkouts={}))]
+    kept = [r for r in previous if _key(r) not in fresh]
+    order = {n: i for i, n in enumerate(dict.fromkeys(names))}
+    return sorted(kept + new, key=lambda r: (order.get(r.get("block"), len(order)),
+                                            (r.get("sizes") or {}).get("N", 0)))
+
+
+def stamp(rows: list[dict], measured_at: dict) -> list[dict]:
+    """Rows without a ``measured_at`` get this run's (commit, dirty flag, UTC time)."""
+    return [r if "measured_at" in r else {**r, "measured_at": measured_at} for r in rows]
+
+
+__all__ = ["POOL_SIZES", "blocks", "merge_rows", "run_official", "stamp"]

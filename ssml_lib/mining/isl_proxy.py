@@ -92,7 +92,7 @@ def sample_triplets(features: Any, indices: Any, memory: FeatureMemory, affinity
 
 class Enlargement(NamedTuple):
     passed: torch.Tensor      # (B,) bool: confidence > gate
-    neighbours: torch.Tensor  # (B, top_k) bank indices nearest to the proxy (self excluded)
+    neighbours: torch.Tensor  # (B, top_k) bank indices nearest to the proxy (self excluded); -1 where not passed
     added: torch.Tensor       # (B, top_k) bool: pair proposed for A(i) (symmetrically)
 
 
@@ -114,14 +114,22 @@ def enlarge_positive_sets(indices: Any, proxies: Any, confidence: Any, memory: F
     if top_k >= memory.num_items:
         raise SsmlError(f"top_k={top_k} needs at least {top_k + 1} bank entries, the bank has "
                         f"{memory.num_items}; lower top_k.")
-    sims = p @ memory.features.float().T
-    fill_at_(sims, (torch.arange(idx.numel(), device=p.device), idx), float("-inf"))
-    best = sims.topk(top_k, dim=1)
     passed = s > gate
     r = radius + (1.0 - s) * (1.0 - radius)
-    added = passed[:, None] & (best.values > r[:, None])
-    affinity.add_pairs(idx[:, None].expand_as(best.indices), best.indices, added)
-    return Enlargement(passed, best.indices, added)
+    rows = passed.nonzero().squeeze(1) if p.device.type == "cpu" else None  # a CPU searches the passed only
+    q, q_idx = (p, idx) if rows is None else (p[rows], idx[rows])
+    sims = q @ memory.features.float().T
+    fill_at_(sims, (torch.arange(q_idx.numel(), device=p.device), q_idx), float("-inf"))
+    best = sims.topk(top_k, dim=1)
+    neighbours = torch.full((idx.numel(), top_k), -1, dtype=torch.int64, device=p.device)
+    values = torch.full((idx.numel(), top_k), float("-inf"), device=p.device)
+    if rows is None:
+        neighbours, values = torch.where(passed[:, None], best.indices, neighbours), best.values
+    else:
+        neighbours[rows], values[rows] = best.indices, best.values
+    added = passed[:, None] & (values > r[:, None])
+    affinity.add_pairs(idx[:, None].expand_as(neighbours), neighbours.clamp(min=0), added)
+    return Enlargement(passed, neighbours, added)
 
 
 def gan_should_stop(generator_losses: Sequence[float], round_index: int, *, max_epochs: int = 200,

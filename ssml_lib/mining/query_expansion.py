@@ -176,10 +176,16 @@ class QueryExpansionMemory(nn.Module):
                           all_valid)
 
     def _read_valid(self, indices: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Augmented-bank rows of ``indices``, zero where not valid. A CPU reads the valid rows only (most of
-        the draw's places are empty); a GPU reads every row, as a data-dependent size would make it wait."""
+        """Augmented-bank rows of ``indices``, zero where not valid. A GPU reads every row, as a data-dependent
+        size would make it wait. A CPU reads only the valid rows where most places are empty; where most are
+        valid (a large random draw), one gather of every row and zeros written over the few empty ones copy the
+        (draw x dim) block once instead of three times."""
         if indices.device.type != "cpu":
             return self.aug.read(indices) * valid[:, None]
+        if 2 * int(valid.sum()) >= valid.numel():
+            out = self.aug.read(indices)
+            out[~valid] = 0.0
+            return out
         out = torch.zeros(indices.numel(), self.aug.features.shape[1], dtype=torch.float32)
         rows = valid.nonzero().squeeze(1)
         out[rows] = self.aug.read(indices[rows])
