@@ -236,7 +236,7 @@ def test_another_methods_file_is_named_as_such(env, tmp_path):
     with pytest.raises(ConfigError) as info:
         run_notebook_row(T1, injected, progress=False)
     message = str(info.value)
-    assert "'num_neighbors', 'delta' are settings of method 'stml', not of 'spreading'" in message
+    assert "'num_neighbors', 'delta' are settings of method 'stml' or 'stml_xbm', not of 'spreading'" in message
     assert "Fix: -p method stml" in message and "unknown parameter" not in message
     nothing_written(env)
 
