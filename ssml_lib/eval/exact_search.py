@@ -57,8 +57,12 @@ def _dense_candidates(qc, r64, r_sq, metric, m):
     boundary): every key left out of a row is >= its boundary."""
     q64 = qc.double()
     s = q64 @ r64.T
-    key = s.neg_() if metric == "ip" else s.mul_(-2).add_(r_sq[None, :]).add_((q64 * q64).sum(dim=1, keepdim=True))
-    vals, cols = key.topk(m, dim=1, largest=False, sorted=False)
+    if metric == "ip":  # the largest products, negated afterwards: no pass over the block to negate it
+        vals, cols = s.topk(m, dim=1, sorted=False)
+        vals = vals.neg_()
+    else:
+        key = s.mul_(-2).add_(r_sq[None, :]).add_((q64 * q64).sum(dim=1, keepdim=True))
+        vals, cols = key.topk(m, dim=1, largest=False, sorted=False)
     return vals, cols, vals.max(dim=1).values
 
 

@@ -149,11 +149,13 @@ def _error_bound(q: torch.Tensor, r: torch.Tensor, metric: str, backend: str) ->
 def _faiss_proposer(r: torch.Tensor, metric: str):
     import faiss
 
-    index = faiss.IndexFlatIP(r.shape[1]) if metric == "ip" else faiss.IndexFlatL2(r.shape[1])
-    index.add(r.numpy())
+    built = []  # the index is built on the first proposal (a dense exact search never asks for one)
 
     def propose(qc: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        dist, ids = index.search(qc.numpy(), m)
+        if not built:
+            built.append(faiss.IndexFlatIP(r.shape[1]) if metric == "ip" else faiss.IndexFlatL2(r.shape[1]))
+            built[0].add(r.numpy())
+        dist, ids = built[0].search(qc.numpy(), m)
         dist, ids = torch.from_numpy(dist), torch.from_numpy(ids).to(torch.int64)
         key = -dist if metric == "ip" else dist
         return key, ids, key.max(dim=1).values.double()

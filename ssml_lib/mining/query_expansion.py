@@ -44,8 +44,9 @@ Both rules take the boundaries as the official code does: one past the last pool
 threshold (on sorted pool rows, the number of leading entries at or above it). Positives and candidates
 must be written (the official bank is filled by a full pass before training, so all are). Labels must
 differ between tuples, as tuple batches make them. Equal selection scores go to the lower image index.
-Outputs have a fixed size with a ``valid`` mask (zero
-features where invalid), so nothing syncs the host. Cost: the sets are formed on indices over B x E entries,
+On a GPU the output has a fixed size with a ``valid``
+mask (zero features where invalid), so nothing syncs the host; on a CPU, which has nothing to wait for, only the
+valid rows come back (``valid`` all true), each bank row read once. Cost: the sets are formed on indices over B x E entries,
 E = (1+K)(1+C), C = ``pool_columns``; features are read and compared only for the entries that can be a query
 item or a candidate (on a CPU, B x W x W similarities with W the largest such count of a group; on a GPU,
 where a data-dependent size would make the step wait, W = E: lower C there to save memory).
@@ -66,6 +67,11 @@ from .query_universe import (any_per_image, boundary, build_universe, compact_fe
 SETS = ("official", "exclusive")
 
 
+def _fixed_size(device: torch.device) -> bool:
+    """Whether the draw keeps its fixed size: on a GPU, where a data-dependent size would make the step wait."""
+    return device.type != "cpu"
+
+
 class QueryExpansionMemory(nn.Module):
     """The two v2 banks (augmented features for the loss, no-aug features for mining) and the miner."""
 
@@ -81,7 +87,8 @@ class QueryExpansionMemory(nn.Module):
              rounds: int = 4, min_similarity: float = 0.6, aggregate: str = "avg", top_k: int | None = 5,
              score_threshold: float | None = None, num_negatives: int = 0, pool_columns: int | None = None,
              sets: str = "official", generator: torch.Generator | None = None) -> MemoryDraw:
-        """Memory rows for one tuple batch: (B*E + num_negatives) rows with labels and a valid mask.
+        """Memory rows for one tuple batch, with labels and a valid mask: (B*E + num_negatives) rows on a GPU, the
+        valid ones only on a CPU (same rows, same order).
 
         ``sets``: ``"official"`` or ``"exclusive"`` (module docstring). Under ``"official"`` write this
         batch to both banks first; ``num_negatives`` = 0 turns memory negatives off.
@@ -172,21 +179,13 @@ class QueryExpansionMemory(nn.Module):
             indices = torch.cat([flat_idx, top.indices])
             all_valid = torch.cat([valid, rand_valid])
             all_labels = torch.cat([labels, torch.full_like(top.indices, dummy)])
-        return MemoryDraw(indices, self._read_valid(indices, all_valid), torch.where(all_valid, all_labels, dummy),
-                          all_valid)
+        labels = torch.where(all_valid, all_labels, dummy)
+        if not _fixed_size(indices.device):  # keep only the valid rows, each read once
+            keep = all_valid.nonzero().squeeze(1)
+            indices, labels = indices[keep], labels[keep]
+            return MemoryDraw(indices, self.aug.read(indices), labels, torch.ones_like(indices, dtype=torch.bool))
+        return MemoryDraw(indices, self._read_valid(indices, all_valid), labels, all_valid)
 
     def _read_valid(self, indices: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Augmented-bank rows of ``indices``, zero where not valid. A GPU reads every row, as a data-dependent
-        size would make it wait. A CPU reads only the valid rows where most places are empty; where most are
-        valid (a large random draw), one gather of every row and zeros written over the few empty ones copy the
-        (draw x dim) block once instead of three times."""
-        if indices.device.type != "cpu":
-            return self.aug.read(indices) * valid[:, None]
-        if 2 * int(valid.sum()) >= valid.numel():
-            out = self.aug.read(indices)
-            out[~valid] = 0.0
-            return out
-        out = torch.zeros(indices.numel(), self.aug.features.shape[1], dtype=torch.float32)
-        rows = valid.nonzero().squeeze(1)
-        out[rows] = self.aug.read(indices[rows])
-        return out
+        """Augmented-bank rows of ``indices``, zero where not valid (the fixed-size draw of a GPU)."""
+        return self.aug.read(indices) * valid[:, None]
