@@ -36,16 +36,54 @@ def _split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None, torch.T
                          f"{type(batch).__name__}.")
 
 
+def _stacked(batches, stack: int):
+    """Yield (images, labels, indices) with loader batches of one image shape stacked up to ``stack`` images;
+    items without an index are numbered in loader order."""
+    if stack < 1:
+        raise EvalInputError(f"stack must be >= 1, got {stack}.")
+    waiting: dict[tuple, list] = {}  # image shape -> batches waiting to be stacked
+    count = seen = 0
+    for batch in batches:
+        x, y, index = _split_batch(batch)
+        if index is None:
+            index = torch.arange(seen, seen + x.shape[0])
+        seen += x.shape[0]
+        if stack == 1 or x.shape[0] >= stack:
+            yield x, y, index
+            continue
+        group = waiting.setdefault(tuple(x.shape[1:]), [])
+        group.append((x, y, index))
+        count += x.shape[0]
+        if count >= stack:  # release the fullest group
+            key = max(waiting, key=lambda k: sum(b[0].shape[0] for b in waiting[k]))
+            count -= sum(b[0].shape[0] for b in waiting[key])
+            yield _join(waiting.pop(key))
+    for group in waiting.values():
+        yield _join(group)
+
+
+def _join(group: list) -> tuple:
+    xs, ys, idx = zip(*group)
+    return torch.cat(xs), _cat_flat(ys), _cat_flat(idx)
+
+
+def _cat_flat(parts: tuple) -> torch.Tensor | None:
+    return None if parts[0] is None else torch.cat([torch.as_tensor(p).reshape(-1) for p in parts])
+
+
 @torch.no_grad()
 def extract_embeddings(model: torch.nn.Module, dataset_or_loader: Dataset | DataLoader, *,
                        device: str | torch.device = "cpu", batch_size: int = 64, num_workers: int = 0,
                        scales: Sequence[float] = (1.0,), power: float = 1.0, normalize: bool = True,
-                       output: int | None = None, progress: bool = True,
-                       amp: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                       output: int | None = None, progress: bool = True, amp: bool = True,
+                       stack: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (embeddings (n, d) float32 on CPU, labels (n,) int64) in dataset order.
 
     With (image, label, index) items, row ``index`` holds that item's embedding, so any loader order works.
     ``amp``: on CUDA, run the model under bf16 autocast (embeddings are returned in float32).
+    ``stack``: loader batches of equal image shape are stacked into one forward of up to this many images
+    (images of varied sizes come one per batch; a network in eval mode embeds each image on its own, so only
+    the speed changes: one image at a time uses a CPU or GPU poorly). At most ``stack`` images wait at once.
     """
     if not scales or any(s <= 0 for s in scales):
         raise EvalInputError(f"scales must be positive factors, got {scales}; e.g. (1, 2**-0.5, 0.5).")
@@ -59,12 +97,10 @@ def extract_embeddings(model: torch.nn.Module, dataset_or_loader: Dataset | Data
     model.eval()
     emb = labels = None
     filled = torch.zeros(n, dtype=torch.bool)
-    cursor = 0
     try:
         from ..progress import progress_bar
 
-        for batch in progress_bar(loader, desc="embedding", enabled=progress):
-            x, y, index = _split_batch(batch)
+        for x, y, index in _stacked(progress_bar(loader, desc="embedding", enabled=progress), stack):
             x = x.to(device, non_blocking=True)
             total = None
             for s in scales:
@@ -84,9 +120,7 @@ def extract_embeddings(model: torch.nn.Module, dataset_or_loader: Dataset | Data
             if normalize:
                 v = torch.nn.functional.normalize(v, dim=1)
             v = v.cpu()
-            rows = torch.as_tensor(index).long().reshape(-1) if index is not None else \
-                torch.arange(cursor, cursor + v.shape[0])
-            cursor += v.shape[0]
+            rows = torch.as_tensor(index).long().reshape(-1)
             if emb is None:
                 emb = torch.zeros(n, v.shape[1], dtype=torch.float32)
                 labels = torch.full((n,), -1, dtype=torch.int64)

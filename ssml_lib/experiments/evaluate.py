@@ -95,7 +95,9 @@ def evaluate_revisited(model: torch.nn.Module, dataset: str, root: Path, cfg: Ev
     tf = build_transform("retrieval", train=False, normalize=normalize)
     db = open_dataset(dataset, root, "db", tf, max_side=max_side, expect_counts=_counts(standin))
     query = open_dataset(dataset, root, "query", tf, max_side=max_side, expect_counts=_counts(standin))
-    kw = dict(device=device, batch_size=1, scales=cfg.scales, normalize=cfg.normalize, progress=progress)
+    # one image per loader batch (sizes vary); images of one size are stacked into forwards of eval.batch_size
+    kw = dict(device=device, batch_size=1, stack=cfg.batch_size, scales=cfg.scales, normalize=cfg.normalize,
+              progress=progress)
     db_emb, db_pooled, _ = _embed_both(model, db, **kw)
     q_emb, q_pooled, _ = _embed_both(model, query, **kw)
     result = revisited_map(q_emb @ db_emb.T, query.gnd)
