@@ -84,14 +84,16 @@ another class (the query has a black frame).
 The model is the one the scratch table row trains (`table2_cub_scratch`, `table4_cars_scratch`), with the same
 parameters and run folder, so a row a table notebook already trained is loaded, not trained again.
 
+- By default only Figure 20 (CUB) is drawn, which keeps a stand-in run to a few minutes; both figures:
+  `papermill notebooks/fig20_21_neighbours.ipynb out.ipynb -y 'datasets: [cub200, cars196]'`
 - Another method: `papermill notebooks/fig20_21_neighbours.ipynb out.ipynb -p method stml`
-- Paper scale: `papermill notebooks/fig20_21_neighbours.ipynb out.ipynb -p data_root /data -p method spreading`
+- Paper scale: `papermill notebooks/fig20_21_neighbours.ipynb out.ipynb -p data_root /data -p method spreading -y 'datasets: [cub200, cars196]'`
 
 With no `data_root` the notebook runs on the embedded **stand-in** (convnet4 on small synthetic datasets in the
 real layouts), labelled as such. Figures go to `results/figures/` with a provenance JSON (stand-in runs:
 `runs/results/standin-<size>/figures/`; the recorded stand-in study's are in `results/standin/figures/`).""",
         params='''method = "spreading"  # spreading, insclr, stml, isl, mom, supervised; pretrained: untrained network
-datasets = ["cub200", "cars196"]  # Figure 20: cub200, Figure 21: cars196 (sop also works)
+datasets = ["cub200"]  # Figure 20: cub200, Figure 21: cars196 (sop also works); both: ["cub200", "cars196"]
 init = "scratch"  # "scratch" (Tables 2 and 4, the figures' setting) or "pretrained" (Tables 1 and 3)
 n_queries = 2  # rows: test images drawn with `seed`
 n_neighbours = 4
