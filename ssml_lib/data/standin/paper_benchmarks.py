@@ -39,7 +39,8 @@ def write_original(top: Path, size: RevisitedSize, seed: int, name: str) -> None
     rng = stable_rng("files", name, seed)
     habitats = HabitatPool.for_dataset(twin, seed, namespace=name)
     known = LANDMARK_NAMES[twin]
-    numbers = iter(rng.choice(10**6, 10**4, replace=False).tolist())
+    per_landmark = size.queries_per_landmark + size.easy_per_landmark + size.hard_per_landmark + size.junk_per_landmark
+    numbers = iter(rng.choice(10**6, size.landmarks * per_landmark + size.distractors, replace=False).tolist())
     for lm in range(size.landmarks):
         label = known[lm] if lm < len(known) else f"{GENERAL_PREFIX[twin]}_landmark{lm:02d}"
         qid_base = label[len("paris_"):] if name == "paris6k" else label
