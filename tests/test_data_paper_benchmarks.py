@@ -170,3 +170,19 @@ def test_standins_open_and_their_queries_find_their_landmarks(tmp_path, monkeypa
     relevant = test.relevant_positions(index)
     ranks = np.array([np.concatenate([r, np.setdiff1d(np.arange(len(index)), r)]) for r in relevant])
     assert gldv2_retrieval_map(ranks, relevant, usage=test.usage)["public"] == 1.0
+
+
+def test_packed_pickle_with_the_distractors(tmp_path):
+    import pickle
+
+    top = tmp_path / "oxford5k"
+    names = ["all_souls_000001", "all_souls_000002", "oxford_000003"]
+    for n in names:
+        jpeg(top / "jpg" / f"{n}.jpg")
+    payload = {"imlist": names, "qimlist": ["all_souls_000001"],
+               "gnd": [{"bbx": [0.0, 0.0, 10.0, 10.0], "ok": [0, 1], "junk": [2]}]}
+    (top / "gnd_oxford5k.pkl").write_bytes(pickle.dumps(payload, protocol=2))
+    jpeg(tmp_path / "flickr100k" / "jpg" / "x" / "d.jpg")
+    db = open_dataset("oxford105k", top, "db")
+    assert db.protocol == "old" and db.n_db == 3 and len(db) == 4 and db.name == "oxford105k"
+    assert open_dataset("oxford5k", top, "query").gnd[0]["ok"] == [0, 1]

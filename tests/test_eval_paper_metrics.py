@@ -100,3 +100,28 @@ def test_gldv2_map_refuses_bad_input():
         gldv2_retrieval_map(np.zeros((2, 3), dtype=int), [[0]])
     with pytest.raises(GroundTruthError, match="n_relevant"):
         gldv2_retrieval_map(np.zeros((1, 3), dtype=int), [[0, 1]], n_relevant=[1])
+
+
+def walk_ap(ranking, ok, junk):
+    """The original program's loop, written out: skip junk, add d(recall) * (previous + current precision) / 2."""
+    ok, junk = set(ok), set(junk)
+    ap, old_recall, old_precision, found, seen = 0.0, 0.0, 1.0, 0, 0
+    for item in ranking:
+        if item in junk:
+            continue
+        found += item in ok
+        seen += 1
+        recall, precision = found / len(ok), found / seen
+        ap += (recall - old_recall) * (old_precision + precision) / 2
+        old_recall, old_precision = recall, precision
+    return ap
+
+
+def test_original_map_matches_the_original_programs_loop():
+    rng = np.random.default_rng(11)
+    s = rng.normal(size=(6, 30))
+    gnd = [{"ok": rng.choice(30, 1 + q, replace=False).tolist(), "junk": []} for q in range(6)]
+    for g in gnd:
+        g["junk"] = rng.choice(np.setdiff1d(np.arange(30), g["ok"]), 4, replace=False).tolist()
+    expected = [walk_ap(np.argsort(-row, kind="stable"), g["ok"], g["junk"]) for row, g in zip(s, gnd)]
+    assert original_map(s, gnd)["ap"] == pytest.approx(expected, abs=1e-12)

@@ -65,8 +65,9 @@ def standin_data(names, data_root: Optional[str]) -> Optional[dict]:
         marker = read_standin_marker(base / FOLDERS[name])
         if marker is None:
             continue
-        size = next((s for s, table in SIZES.items() if name in table and
-                     json.loads(json.dumps(dataclasses.asdict(table[name]))) == marker.get("size")), None)
+        kind = STANDIN_NAME.get(name, name)
+        size = next((s for s, table in SIZES.items() if kind in table and
+                     json.loads(json.dumps(dataclasses.asdict(table[kind]))) == marker.get("size")), None)
         found[name] = {"folder": str(base / FOLDERS[name]), "size": size, "seed": marker.get("seed"),
                        "generator_version": marker.get("generator_version"),
                        "content_sha256": marker.get("content_sha256")}
