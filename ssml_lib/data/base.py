@@ -33,6 +33,7 @@ EXPECTED_COUNTS = {
     ("gldv2", "train_clean"): 1_580_470,
     ("gldv2", "train_clean_min15"): 1_223_195,
     ("gldv2", "train"): 4_132_914,
+    ("gldv2_retrieval", "index"): 761_757,
 }
 
 

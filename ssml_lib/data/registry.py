@@ -9,7 +9,9 @@ from typing import Callable, Optional
 from ..errors import ConfigError
 from .dml import open_cars196, open_cub200, open_sop
 from .gldv2 import open_gldv2
+from .gldv2_retrieval import open_gldv2_retrieval
 from .layout import check_choice
+from .oxford_paris import ORIGINAL_NAMES, open_oxford_paris
 from .revisited import REVISITED_NAMES, open_revisited
 from .torchvision_sets import TORCHVISION_SETS
 
@@ -19,10 +21,13 @@ LOADERS: dict[str, Callable] = {
     "sop": open_sop,
     "gldv2": open_gldv2,
     **{name: partial(open_revisited, name) for name in REVISITED_NAMES},
+    # the original protocol's text files (or the packed pickle) and the +100k Flickr versions
+    **{name: partial(open_oxford_paris, name) for name in ORIGINAL_NAMES},
+    "gldv2_retrieval": open_gldv2_retrieval,
 }
 
 SPLITS = {"cub200": ("train", "test"), "cars196": ("train", "test"), "sop": ("train", "test"), "gldv2": ("train",),
-          **{name: ("db", "query") for name in REVISITED_NAMES}}
+          **{name: ("db", "query") for name in REVISITED_NAMES + ORIGINAL_NAMES}, "gldv2_retrieval": ("index", "test")}
 
 
 def dataset_options(name: str) -> list[str]:
@@ -37,7 +42,8 @@ def open_dataset(name: str, root, split: str, transform: Optional[Callable] = No
 
     Returns a torch Dataset whose items are ``(image, label, index)``, with ``.paths``, ``.labels``, ``.root``,
     ``.name``, ``.split`` (and ``.gnd``, ``.imlist``, ``.qimlist`` for the revisited sets). Options per dataset:
-    see :func:`dataset_options` and the loaders in ``dml``, ``gldv2`` and ``revisited``. Unknown names, splits
+    see :func:`dataset_options` and the loaders in ``dml``, ``gldv2``, ``gldv2_retrieval``, ``revisited`` and
+    ``oxford_paris``. Unknown names, splits
     and options raise ConfigError before anything is read.
     """
     if name in TORCHVISION_SETS:

@@ -3,7 +3,8 @@
 mAP@100: per query, sum over the first 100 predictions of [new and relevant] * (relevant-so-far / position),
 divided by min(|ground truth|, 100); a repeated id neither scores nor counts but keeps its position. The mean
 runs over every solution query of the subset (Public and Private are separate), so a query without a prediction
-counts 0.
+counts 0. :func:`gldv2_retrieval_map` computes the same mAP@100 from a ranking array of every query at once
+(no per-query loop), with Public and Private apart.
 """
 from __future__ import annotations
 
@@ -134,3 +135,43 @@ def read_predictions(path: str | os.PathLike, public: Mapping, private: Mapping,
             if ids:
                 target[qid] = ids
     return out_public, out_private
+
+
+def gldv2_retrieval_map(ranks, relevant: Sequence, n_relevant=None, usage=None,
+                        max_predictions: int = 100) -> dict:
+    """mAP@100 of rankings over the index, the Kaggle metric, for every query at once.
+
+    ``ranks`` (n_query, >= k): index positions best first (e.g. ``argsort(-scores)`` or a top-100 search; -1
+    pads a short row); ``relevant[q]``: index positions of query q's ground truth; ``n_relevant[q]``: the
+    size of its ground truth (default ``len(relevant[q])``; larger when relevant images are not in the index
+    searched). ``usage``: per query 'Public' / 'Private'. Returns {'all': mAP} plus {'public', 'private'} when
+    ``usage`` is given; each mean runs over that subset's queries.
+    """
+    ranks = np.asarray(ranks)
+    if ranks.ndim != 2 or ranks.shape[0] != len(relevant) or not np.issubdtype(ranks.dtype, np.integer):
+        raise GroundTruthError(f"ranks must be an integer (n_query, k) array with n_query = len(relevant) = "
+                               f"{len(relevant)}, got {ranks.dtype} {ranks.shape}.")
+    if isinstance(max_predictions, bool) or not isinstance(max_predictions, int) or max_predictions < 1:
+        raise GroundTruthError(f"max_predictions must be a positive int, got {max_predictions!r}.")
+    nq = len(relevant)
+    counts = np.asarray([len(r) for r in relevant], dtype=np.int64)
+    n_rel = counts if n_relevant is None else np.asarray(n_relevant, dtype=np.int64).reshape(-1)
+    if n_rel.shape != (nq,) or (n_rel < counts).any() or (n_rel < 1).any():
+        raise GroundTruthError("n_relevant must give, per query, a count >= 1 and >= len(relevant[q]).")
+    top = ranks[:, :max_predictions].astype(np.int64)
+    width = int(max(top.max(initial=-1), max((int(np.max(r)) for r in relevant if len(r)), default=-1))) + 2
+    rows = np.repeat(np.arange(nq, dtype=np.int64), counts)
+    keys = np.sort(rows * width + np.concatenate([np.asarray(r, dtype=np.int64) for r in relevant] or [[]]))
+    pred_keys = np.arange(nq, dtype=np.int64)[:, None] * width + top
+    first = np.zeros(top.size, dtype=bool)  # a repeated id keeps its position but scores only once
+    first[np.unique(pred_keys.ravel(), return_index=True)[1]] = True
+    hits = first.reshape(top.shape) & (top >= 0) & np.isin(pred_keys, keys)
+    precision = np.cumsum(hits, axis=1) / np.arange(1, top.shape[1] + 1)
+    ap = np.where(hits, precision, 0.0).sum(axis=1) / np.minimum(n_rel, max_predictions)
+    out = {"all": float(ap.mean()) if nq else float("nan"), "ap": ap}
+    if usage is not None:
+        usage = np.asarray(usage)
+        for subset in ("Public", "Private"):
+            chosen = usage == subset
+            out[subset.lower()] = float(ap[chosen].mean()) if chosen.any() else float("nan")
+    return out

@@ -3,8 +3,11 @@
 ``data_root`` is a folder holding each dataset's own top folder under its distributed name:
 
     <data_root>/CUB_200_2011/  cars196/  Stanford_Online_Products/  gldv2/  roxford5k/  rparis6k/  revisitop1m/
+                oxford5k/  paris6k/  flickr100k/
 
-The stand-in generator writes exactly these names under ``<cache>/standin/<size>/seed<seed>/``.
+The stand-in generator writes exactly these names under ``<cache>/standin/<size>/seed<seed>/``, except that GLDv2
+retrieval, whose files sit in the real ``gldv2/`` folder, has a stand-in folder of its own (``gldv2_retrieval/``).
+``oxford105k`` / ``paris106k`` are the ``oxford5k`` / ``paris6k`` folders read with ``flickr100k/`` beside them.
 """
 from __future__ import annotations
 
@@ -17,7 +20,11 @@ from ..paths import standin_root
 FOLDERS = {
     "cub200": "CUB_200_2011", "cars196": "cars196", "sop": "Stanford_Online_Products", "gldv2": "gldv2",
     "roxford5k": "roxford5k", "rparis6k": "rparis6k", "revisitop1m": "revisitop1m", "imagenet": "imagenet",
+    "oxford5k": "oxford5k", "paris6k": "paris6k", "flickr100k": "flickr100k", "oxford105k": "oxford5k",
+    "paris106k": "paris6k", "gldv2_retrieval": "gldv2",
 }
+STANDIN_NAME = {"oxford105k": "oxford5k", "paris106k": "paris6k"}  # the stand-in a name's folder comes from
+COMPANIONS = {"oxford105k": ("flickr100k",), "paris106k": ("flickr100k",)}  # generated beside it
 
 
 def standin_folder(size: str, seed: int) -> Path:
@@ -29,8 +36,10 @@ def dataset_root(name: str, data_root: Optional[str], *, standin_size: str = "de
     if data_root is None:
         from ..data import make_standin
 
-        return Path(make_standin(name, standin_folder(standin_size, standin_seed), size=standin_size,
-                                 seed=standin_seed))
+        folder = standin_folder(standin_size, standin_seed)
+        for companion in COMPANIONS.get(name, ()):
+            make_standin(companion, folder, size=standin_size, seed=standin_seed)
+        return Path(make_standin(STANDIN_NAME.get(name, name), folder, size=standin_size, seed=standin_seed))
     base = Path(data_root).expanduser()
     if not base.is_dir():
         raise DatasetError(f"data_root {str(base)!r} does not exist. Pass the folder that holds the datasets' "
@@ -56,8 +65,9 @@ def standin_data(names, data_root: Optional[str]) -> Optional[dict]:
         marker = read_standin_marker(base / FOLDERS[name])
         if marker is None:
             continue
-        size = next((s for s, table in SIZES.items() if name in table and
-                     json.loads(json.dumps(dataclasses.asdict(table[name]))) == marker.get("size")), None)
+        kind = STANDIN_NAME.get(name, name)
+        size = next((s for s, table in SIZES.items() if kind in table and
+                     json.loads(json.dumps(dataclasses.asdict(table[kind]))) == marker.get("size")), None)
         found[name] = {"folder": str(base / FOLDERS[name]), "size": size, "seed": marker.get("seed"),
                        "generator_version": marker.get("generator_version"),
                        "content_sha256": marker.get("content_sha256")}

@@ -18,6 +18,7 @@ from ...paths import standin_root
 from .dml import write_cars, write_cub, write_sop
 from .imagefolder import write_imagenet
 from .landmarks import write_gldv2, write_revisited, write_revisitop1m
+from .paper_benchmarks import write_flickr100k, write_gldv2_retrieval, write_original
 from .output import GENERATOR_VERSION, MARKER, build_atomically, read_marker
 from .sizes import SIZES, StandinSize, resolve_size
 
@@ -31,6 +32,10 @@ LAYOUTS: dict[str, tuple[str, Callable]] = {
     "rparis6k": ("rparis6k", partial(write_revisited, name="rparis6k")),
     "revisitop1m": ("revisitop1m", write_revisitop1m),
     "imagenet": ("imagenet", write_imagenet),
+    "oxford5k": ("oxford5k", partial(write_original, name="oxford5k")),
+    "paris6k": ("paris6k", partial(write_original, name="paris6k")),
+    "flickr100k": ("flickr100k", write_flickr100k),
+    "gldv2_retrieval": ("gldv2_retrieval", write_gldv2_retrieval),
 }
 STANDIN_NAMES = tuple(LAYOUTS)
 
@@ -52,7 +57,8 @@ def _check(name: object, root: object, seed: object) -> None:
 def make_standin(name: str, root: str | os.PathLike, size: str | StandinSize = "tiny", seed: int = 0) -> Path:
     """Write the stand-in ``name`` in its real layout under ``root``; return the dataset's top folder.
 
-    ``name``: cub200, cars196, sop, gldv2, roxford5k, rparis6k, revisitop1m, imagenet. ``size``: a key of
+    ``name``: cub200, cars196, sop, gldv2, roxford5k, rparis6k, revisitop1m, imagenet, oxford5k, paris6k,
+    flickr100k, gldv2_retrieval. ``size``: a key of
     ``SIZES`` ('tiny', 'default') or a size dataclass of that dataset's kind.
     """
     _check(name, root, seed)

@@ -53,6 +53,18 @@ class DistractorSize:
 
 
 @dataclass(frozen=True)
+class GldRetrievalSize:
+    """GLDv2 retrieval: index images of query landmarks and others; test queries, some of no index landmark."""
+
+    landmarks: int
+    index_per_landmark: tuple[int, int]  # inclusive range of index images per landmark
+    queries_per_landmark: int
+    index_distractors: int  # index images of no query landmark
+    ignored_queries: int  # test images without retrieval ground truth (Usage Ignored)
+    image_px: int
+
+
+@dataclass(frozen=True)
 class ImageFolderSize:
     """The stand-in "ImageNet": a third class set for supervised pre-training, in ImageFolder layout."""
 
@@ -62,7 +74,7 @@ class ImageFolderSize:
     image_px: int
 
 
-StandinSize = DmlSize | GldSize | RevisitedSize | DistractorSize | ImageFolderSize
+StandinSize = DmlSize | GldSize | GldRetrievalSize | RevisitedSize | DistractorSize | ImageFolderSize
 
 SIZES: dict[str, dict[str, StandinSize]] = {
     "tiny": {
@@ -74,6 +86,11 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         "rparis6k": RevisitedSize(3, 2, 4, 4, 2, 30, (64, 48)),
         "revisitop1m": DistractorSize(40, (64, 48)),
         "imagenet": ImageFolderSize(10, 8, 2, 48),
+        # original Oxford/Paris: easy/hard per landmark are the good/ok counts
+        "oxford5k": RevisitedSize(3, 2, 3, 2, 1, 20, (64, 48)),
+        "paris6k": RevisitedSize(3, 2, 3, 2, 1, 20, (64, 48)),
+        "flickr100k": DistractorSize(30, (64, 48)),
+        "gldv2_retrieval": GldRetrievalSize(6, (2, 6), 2, 30, 6, 48),
     },
     "default": {
         # CUB and Cars split their classes in halves (protocols §3.1-3.2), so train = test class count.
@@ -86,12 +103,18 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         "rparis6k": RevisitedSize(10, 2, 12, 12, 6, 300, (128, 96)),
         "revisitop1m": DistractorSize(1000, (128, 96)),
         "imagenet": ImageFolderSize(100, 30, 10, 64),
+        "oxford5k": RevisitedSize(11, 5, 10, 6, 4, 200, (128, 96)),
+        "paris6k": RevisitedSize(11, 5, 10, 6, 4, 200, (128, 96)),
+        "flickr100k": DistractorSize(600, (128, 96)),
+        "gldv2_retrieval": GldRetrievalSize(40, (3, 12), 3, 300, 60, 64),
     },
 }
 
 SIZE_TYPES: dict[str, type] = {
     "cub200": DmlSize, "cars196": DmlSize, "sop": DmlSize, "gldv2": GldSize, "roxford5k": RevisitedSize,
     "rparis6k": RevisitedSize, "revisitop1m": DistractorSize, "imagenet": ImageFolderSize,
+    "oxford5k": RevisitedSize, "paris6k": RevisitedSize, "flickr100k": DistractorSize,
+    "gldv2_retrieval": GldRetrievalSize,
 }
 
 
