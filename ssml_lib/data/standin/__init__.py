@@ -15,6 +15,7 @@ from typing import Callable
 
 from ...errors import ConfigError, DatasetError
 from ...paths import standin_root
+from .cifar import write_cifar10
 from .dml import write_cars, write_cub, write_sop
 from .imagefolder import write_imagenet
 from .landmarks import write_gldv2, write_revisited, write_revisitop1m
@@ -31,6 +32,7 @@ LAYOUTS: dict[str, tuple[str, Callable]] = {
     "rparis6k": ("rparis6k", partial(write_revisited, name="rparis6k")),
     "revisitop1m": ("revisitop1m", write_revisitop1m),
     "imagenet": ("imagenet", write_imagenet),
+    "cifar10": ("cifar-10-batches-py", write_cifar10),
 }
 STANDIN_NAMES = tuple(LAYOUTS)
 
@@ -52,7 +54,7 @@ def _check(name: object, root: object, seed: object) -> None:
 def make_standin(name: str, root: str | os.PathLike, size: str | StandinSize = "tiny", seed: int = 0) -> Path:
     """Write the stand-in ``name`` in its real layout under ``root``; return the dataset's top folder.
 
-    ``name``: cub200, cars196, sop, gldv2, roxford5k, rparis6k, revisitop1m, imagenet. ``size``: a key of
+    ``name``: cub200, cars196, sop, gldv2, roxford5k, rparis6k, revisitop1m, imagenet, cifar10. ``size``: a key of
     ``SIZES`` ('tiny', 'default') or a size dataclass of that dataset's kind.
     """
     _check(name, root, seed)
