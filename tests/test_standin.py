@@ -47,7 +47,8 @@ def _read_pairs(path: Path) -> list[list[str]]:
 def test_top_folders_have_the_real_names(tiny):
     assert {n: p.name for n, p in tiny.items()} == {
         "cub200": "CUB_200_2011", "cars196": "cars196", "sop": "Stanford_Online_Products", "gldv2": "gldv2",
-        "roxford5k": "roxford5k", "rparis6k": "rparis6k", "revisitop1m": "revisitop1m", "imagenet": "imagenet"}
+        "roxford5k": "roxford5k", "rparis6k": "rparis6k", "revisitop1m": "revisitop1m", "imagenet": "imagenet",
+        "cifar10": "cifar-10-batches-py"}
     for top in tiny.values():
         assert read_standin_marker(top)["standin"] is True
     assert not list(tiny["cub200"].parent.glob(".*partial*"))
