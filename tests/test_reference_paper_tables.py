@@ -43,3 +43,9 @@ def test_values_agree_with_the_differences_the_paper_quotes():
 def test_listed_in_the_reference_readme():
     assert f"`{TABLE}.csv`" in (REFERENCE_DIR / "README.md").read_text(encoding="utf-8")
     assert isinstance(load_reference(TABLE), pd.DataFrame)
+
+
+def test_rendered_caption_is_the_papers():
+    """``render_table`` takes the caption after the source's first ", ": the title must not hold one."""
+    source = load_reference(TABLE)["source"].iloc[0]
+    assert source.split(", ", 1)[-1] == "Table 1: kNN accuracy (%) on CIFAR-10 dataset."

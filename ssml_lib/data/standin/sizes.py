@@ -96,8 +96,8 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         "rparis6k": RevisitedSize(10, 2, 12, 12, 6, 300, (128, 96)),
         "revisitop1m": DistractorSize(1000, (128, 96)),
         "imagenet": ImageFolderSize(100, 30, 10, 64),
-        # 1,500 training and 500 test images: a few seconds to write, a CPU epoch of convnet4 in seconds.
-        "cifar10": CifarSize(150, 50),
+        # 500 training and 200 test images: written in about 3 s; a CPU epoch of convnet4 in about 10 s.
+        "cifar10": CifarSize(50, 20),
     },
 }
 
