@@ -22,7 +22,7 @@ import yaml
 
 from ..engine.config import TrainConfig
 from ..errors import ConfigError
-from ..paths import REPO_ROOT, runs_dir, standin_results_base
+from ..paths import REPO_ROOT, results_dir, runs_dir, standin_results_base
 from .paper_cifar_run import Row, evaluate_row, open_cifar10, train_row
 
 TABLE = "paper_spreading_table1_cifar10"
@@ -140,6 +140,6 @@ def run_paper_cifar_notebook(params: Mapping[str, Any]):
         results.append(evaluate_row(row, history, time.perf_counter() - start))
         print(f"{row.name}: kNN top-1 {results[-1]['knn_top1']:.1f}% after {results[-1]['epochs']} epochs "
               f"({results[-1]['wall_s']:.0f} s)", flush=True)
-    base = standin_results_base(size) if standin else Path(params.get("results_dir") or REPO_ROOT / "results")
+    base = standin_results_base(size) if standin else results_dir()
     return report(TABLE, results, standin=standin, size=size if standin else None, base=base,
                   params=params)

@@ -68,7 +68,7 @@ def table(name: str, results: Sequence[Mapping], standin: bool) -> pd.DataFrame:
     out = pd.DataFrame({
         "paper row": sbs["paper_label"].fillna(""), "method": sbs["method"], "setting": sbs["setting"],
         "paper kNN (%)": sbs["paper"], ("ours, STAND-IN (%)" if standin else "ours (%)"): sbs["ours"].round(1),
-        "our epochs": [epochs.get((m, s)) for m, s in zip(sbs["method"], sbs["setting"])]})
+        "our epochs": pd.array([epochs.get((m, s)) for m, s in zip(sbs["method"], sbs["setting"])], dtype="Int64")})
     from ..methods import METHODS
 
     out["note"] = ["" if m in METHODS else NOT_RUN for m in out["method"]]
