@@ -87,3 +87,12 @@ def test_tiny_run_writes_results_and_figure_only_where_told(tmp_path, monkeypatc
     assert list(curve[curve["row"] == "npsoftmax"]["epoch"]) == [0, 1]
     written = sorted(p.name for p in (tmp_path / "results").rglob("*.csv"))
     assert written == ["npsoftmax.csv", "pretrained.csv"]
+
+
+def test_method_takes_a_row_a_list_or_papermills_json_text():
+    from ssml_lib.experiments.paper_cifar import _as_rows
+
+    assert _as_rows("spreading") == ["spreading"]
+    assert _as_rows(["spreading", "triplet_hard"]) == _as_rows('["spreading", "triplet_hard"]')
+    with pytest.raises(ConfigError, match="names no row"):
+        _as_rows([])

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import torch
 import yaml
 
 from ..engine.config import TrainConfig
 from ..errors import ConfigError
 from ..paths import REPO_ROOT, results_dir, runs_dir, standin_results_base
+from .cli_values import coerce_value
 from .paper_cifar_run import Row, evaluate_row, open_cifar10, train_row
 
 TABLE = "paper_spreading_table1_cifar10"
@@ -111,6 +111,9 @@ def resolve_row(row: str, *, data_root: Optional[str] = None, paper_scale: bool 
 
 
 def _as_rows(method: Any) -> list[str]:
+    """A row name or a list of them; papermill's ``-p method '["a", "b"]'`` arrives as the JSON text."""
+    if isinstance(method, str) and method.startswith("["):
+        method = coerce_value(method)
     rows = [method] if isinstance(method, str) else list(method or [])
     if not rows:
         raise ConfigError(f"method names no row; use one or a list of: {', '.join(ROWS)}.")

@@ -49,11 +49,12 @@ def _device(cfg: TrainConfig) -> torch.device:
 
 
 @torch.no_grad()
-def knn_top1(method, train_view, test_view, k: int, temperature: float, device, batch_size: int = 100) -> float:
+def knn_top1(method, train_view, test_view, k: int, temperature: float, device, batch_size: int = 100,
+             num_workers: int = 0) -> float:
     """Weighted kNN top-1 accuracy (percent) of the test images over the training images, both through the
     test transform (batches of 100 in dataset order, as the Spreading CIFAR code)."""
     def embed(ds):
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
         was = method.training
         method.eval()
         out = torch.cat([method.embed_batch((x.to(device),)).float().cpu() for x, _, _ in loader])
@@ -76,14 +77,15 @@ def train_row(row: Row, train_set, test_set, out_dir: Path, *, standin: bool) ->
         model = build_model(row.model["backbone"], pooling="avg", head="linear",
                             embedding_size=row.model["embedding_size"])
     k, temp, device = row.model["knn_k"], row.model["knn_temperature"], _device(row.train_cfg)
+    workers = row.train_cfg.num_workers
     start = build_method(row.method, model, row.method_cfg, train_transform=train_tf, test_transform=test_tf,
                          seed=row.train_cfg.seed).to(device)
-    history = [{"epoch": 0, "knn_top1": knn_top1(start, train_view, test_view, k, temp, device)}]
+    history = [{"epoch": 0, "knn_top1": knn_top1(start, train_view, test_view, k, temp, device, num_workers=workers)}]
     if row.method == "pretrained":
         return history
 
     def eval_fn(method, ctx) -> dict[str, Any]:
-        return {"knn_top1": knn_top1(method, train_view, test_view, k, temp, ctx.device)}
+        return {"knn_top1": knn_top1(method, train_view, test_view, k, temp, ctx.device, num_workers=workers)}
 
     run = fit_method(row.method, model=model, train_set=train_set, method_cfg=row.method_cfg,
                      train_cfg=row.train_cfg, out_dir=out_dir, train_transform=train_tf, test_transform=test_tf,
