@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..paths import shown_path
 from ..provenance import collect_provenance
 from ..results import load_results, side_by_side, write_results
 from .figures import STANDIN_LABEL, FigureResult, save_figure
@@ -84,7 +85,8 @@ def report(name: str, results: Sequence[Mapping], *, standin: bool, size: str | 
     curves = pd.DataFrame([{"row": r["row"], **p} for r in results for p in r["curve"]])
     where = "stand-in (`" + str(size) + "`): synthetic CIFAR-10 in the real layout" if standin else "real CIFAR-10"
     notes = (f"Data: {where}. Paper: the Spreading paper (Ye et al. 2019), Table 1 and Figure 3 (ResNet18, 200 "
-             "epochs, weighted kNN with k = 200).")
+             f"epochs, weighted kNN with k = 200), from `results/reference/{name}.csv`. Ours, with provenance "
+             f"(settings, commit, data, times per row): `{shown_path(base / name)}/`.")
     if standin:
         notes += (" Ours: a convnet4 and a few CPU epochs on the stand-in, **not comparable with the paper's "
                   "numbers**; they show that each row trains and how its kNN accuracy moves per epoch.")
