@@ -88,3 +88,31 @@ def test_triplet_switch_names_only_the_mining_and_bad_values_are_refused():
         method_config("triplet", {"margin": 0.0})
     with pytest.raises(ConfigError, match="memory_momentum"):
         method_config("npsoftmax", {"memory_momentum": 1.0})
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def test_npsoftmax_resumes_exactly_with_its_memory_bank(cifar, tmp_path, monkeypatch):
+    """Killed inside the second epoch and resumed: the same log and the same bank as the uninterrupted run."""
+    settings = dict(epochs=2, max_steps=None, batch_size=40, deterministic=True, checkpoint_every_steps=1)
+    whole = run("npsoftmax", cifar, tmp_path / "whole", **settings)
+    cls, calls = METHODS["npsoftmax"], {"n": 0}
+    original = cls.training_step
+
+    def dying_step(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the second step of epoch 2 (3 steps an epoch)
+            raise Killed("simulated kill")
+        return original(self, batch)
+
+    monkeypatch.setattr(cls, "training_step", dying_step)
+    with pytest.raises(Killed):
+        run("npsoftmax", cifar, tmp_path / "killed", **settings)
+    monkeypatch.setattr(cls, "training_step", original)
+    resumed = run("npsoftmax", cifar, tmp_path / "killed", **settings)
+    untimed = [[{k: v for k, v in r.items() if k in ("epoch", "step", "loss", "lr")} for r in m.stages[0].history]
+               for m in (whole, resumed)]
+    assert untimed[0] == untimed[1]
+    torch.testing.assert_close(whole.method.memory.features, resumed.method.memory.features, rtol=0, atol=0)
