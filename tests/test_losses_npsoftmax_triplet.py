@@ -75,3 +75,33 @@ def test_hard_mining_changes_the_loss_and_gradient_flows():
     assert e1.grad is not None and e1.grad.abs().sum() > 0
     with pytest.raises(LossInputError, match="unknown triplet mining"):
         instance_triplet_loss(e1, e2, mining="semihard")
+
+
+def _nce_loop(f, v, idx, noise, t, z):
+    n, k = v.shape[0], noise.shape[1]
+    total = 0.0
+    for b in range(f.shape[0]):
+        p = math.exp(float(f[b] @ v[int(idx[b])]) / t) / z
+        term = math.log(p / (p + k / n))
+        for j in noise[b]:
+            q = math.exp(float(f[b] @ v[int(j)]) / t) / z
+            term += math.log(k / n / (q + k / n))
+        total -= term
+    return total / f.shape[0]
+
+
+def test_nce_value_and_normaliser_match_loops():
+    from ssml_lib.losses import nce_loss, nce_normaliser
+
+    f, v = _unit(3, 4, seed=8).requires_grad_(), _unit(10, 4, seed=9)
+    idx, noise = torch.tensor([2, 7, 0]), torch.tensor([[1, 5, 5, 9], [0, 3, 8, 2], [4, 4, 6, 1]])
+    z = nce_normaliser(f, v, idx, noise, 0.1)
+    rows = torch.cat([idx[:, None], noise], 1)
+    expected_z = sum(math.exp(float(f.detach()[b] @ v[int(r)]) / 0.1) for b in range(3) for r in rows[b]) / 15 * 10
+    assert z == pytest.approx(expected_z, rel=1e-10)
+    loss = nce_loss(f, v, idx, noise, 0.1, z=z)
+    assert float(loss.detach()) == pytest.approx(_nce_loop(f.detach(), v, idx, noise, 0.1, z), rel=1e-9)
+    loss.backward()
+    assert f.grad is not None and torch.isfinite(f.grad).all()
+    with pytest.raises(LossInputError, match=r"\[0, 10\)"):
+        nce_loss(f, v, idx, noise + 6, 0.1, z=z)

@@ -116,3 +116,12 @@ def test_npsoftmax_resumes_exactly_with_its_memory_bank(cifar, tmp_path, monkeyp
                for m in (whole, resumed)]
     assert untimed[0] == untimed[1]
     torch.testing.assert_close(whole.method.memory.features, resumed.method.memory.features, rtol=0, atol=0)
+
+
+def test_nce_fixes_its_normaliser_once_and_keeps_it(cifar, tmp_path):
+    out = run("nce", cifar, tmp_path, {"nce_k": 32}, max_steps=2)
+    z = float(out.method.nce_z)
+    assert z > 0 and "nce_z" in out.method.state_dict()
+    assert int((out.method.memory.features.norm(dim=1) - 1).abs().lt(1e-5).sum()) == 32  # two steps of 16
+    with pytest.raises(ConfigError, match="nce_k"):
+        method_config("nce", {"nce_k": 0})

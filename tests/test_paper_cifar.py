@@ -49,6 +49,7 @@ def test_row_specific_settings():
     assert resolve_row("spreading", data_root="/d", paper_scale=True).method_cfg.temperature == 0.1
     assert resolve_row("spreading", data_root="/d", paper_scale=True).method_cfg.nn_positive_prob == 0.0
     assert resolve_row("npsoftmax", data_root="/d", paper_scale=True).method_cfg.memory_momentum == 0.5
+    assert resolve_row("nce", data_root="/d", paper_scale=True).method_cfg.nce_k == 4096
     plain, hard = (resolve_row(r, data_root="/d", paper_scale=True) for r in ("triplet", "triplet_hard"))
     assert (plain.method_cfg.triplet_mining, hard.method_cfg.triplet_mining) == ("all", "hard")
     assert plain.method_cfg.margin == hard.method_cfg.margin == 0.5 and plain.train_cfg == hard.train_cfg
@@ -67,6 +68,8 @@ def test_standin_layers_and_refusals():
     assert resolve_row("spreading", overrides={"epochs": 10}).train_cfg.milestones == (6, 8)
     assert resolve_row("spreading", standin_size="tiny").train_cfg.epochs == 1
     assert standin_milestones(3) == [2] and standin_milestones(200) == [120, 160]
+    assert resolve_row("nce").method_cfg.nce_k == 41 and resolve_row("nce", standin_size="tiny").method_cfg.nce_k == 10
+    assert resolve_row("nce", overrides={"nce_k": 7}).method_cfg.nce_k == 7
     with pytest.raises(ConfigError, match="unknown parameter 'temprature'"):
         resolve_row("spreading", overrides={"temprature": 0.2})
     with pytest.raises(ConfigError, match="unknown row"):
@@ -82,7 +85,7 @@ def test_tiny_run_writes_results_and_figure_only_where_told(tmp_path, monkeypatc
     table = result.tables["Table 1"]
     ours = table.set_index("paper row")["ours, STAND-IN (%)"]
     assert 0 <= ours["NPSoftmax [46]"] <= 100 and 0 <= ours["RandomCNN"] <= 100
-    assert ours[["DeepCluster (10) [3]", "Exemplar [8]", "NCE [46]"]].isna().all()  # the paper's number only
+    assert ours[["DeepCluster (10) [3]", "Exemplar [8]", "NCE [46]"]].isna().all()  # not run here
     curve = result.tables["Figure 3 (per epoch)"]
     assert list(curve[curve["row"] == "npsoftmax"]["epoch"]) == [0, 1]
     written = sorted(p.name for p in (tmp_path / "results").rglob("*.csv"))
@@ -96,3 +99,12 @@ def test_method_takes_a_row_a_list_or_papermills_json_text():
     assert _as_rows(["spreading", "triplet_hard"]) == _as_rows('["spreading", "triplet_hard"]')
     with pytest.raises(ConfigError, match="names no row"):
         _as_rows([])
+
+
+def test_run_folder_changes_with_any_setting_and_the_data():
+    from ssml_lib.experiments.paper_cifar_run import row_digest
+
+    base = resolve_row("nce")
+    assert row_digest(base, "a") == row_digest(resolve_row("nce"), "a")
+    assert row_digest(base, "a") != row_digest(resolve_row("nce", overrides={"nce_k": 7}), "a")  # a method setting
+    assert row_digest(base, "a") != row_digest(base, "b")  # other data

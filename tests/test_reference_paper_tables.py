@@ -26,7 +26,7 @@ def test_shape_columns_and_values():
 def test_registry_names_where_we_have_the_method():
     df = load_reference(TABLE).set_index("paper_label")
     assert df.loc["Ours", "method"] == "spreading"
-    assert df.loc["NPSoftmax [46]", "method"] == "npsoftmax"
+    assert df.loc["NPSoftmax [46]", "method"] == "npsoftmax" and df.loc["NCE [46]", "method"] == "nce"
     assert df.loc[["Triplet", "Triplet (Hard)"], "method"].tolist() == ["triplet", "triplet"]
     assert df.loc[["Triplet", "Triplet (Hard)"], "setting"].tolist() == ["", "hard"]
 

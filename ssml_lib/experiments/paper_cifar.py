@@ -3,8 +3,8 @@
 A row is trained by ``fit_method`` on the CIFAR-10 training set (the embedded stand-in without ``data_root``) and
 scored after every epoch, and before the first, by the weighted kNN classifier (k = 200, sigma = 0.1: docs/
 protocols.md) of the test images over the training images, both embedded with the test transform. Rows:
-``pretrained`` (the untrained network: the paper's RandomCNN), ``spreading``, ``npsoftmax``, ``triplet`` and
-``triplet_hard``. The paper's other rows (DeepCluster, Exemplar CNN, NCE) show its number and no run of ours.
+``pretrained`` (the untrained network: the paper's RandomCNN), ``spreading``, ``npsoftmax``, ``nce``, ``triplet``
+and ``triplet_hard``. The paper's other rows (DeepCluster, Exemplar CNN) show its number and no run of ours.
 
 Settings, later layers winning: the method's code defaults; on the stand-in :data:`STANDIN` (and
 :data:`TINY`), at paper scale ``params/paper_spreading_table1_cifar10/<row>.yaml`` (real data only); then the
@@ -23,7 +23,7 @@ from ..engine.config import TrainConfig
 from ..errors import ConfigError
 from ..paths import REPO_ROOT, results_dir, runs_dir, standin_results_base
 from .cli_values import coerce_value
-from .paper_cifar_run import Row, evaluate_row, open_cifar10, train_row
+from .paper_cifar_run import Row, evaluate_row, open_cifar10, row_digest, train_row
 
 TABLE = "paper_spreading_table1_cifar10"
 PARAMS_DIR = REPO_ROOT / "params" / TABLE
@@ -32,6 +32,7 @@ ROWS: dict[str, tuple[str, dict, str]] = {
     "pretrained": ("pretrained", {}, ""),
     "spreading": ("spreading", {}, ""),
     "npsoftmax": ("npsoftmax", {}, ""),
+    "nce": ("nce", {}, ""),
     "triplet": ("triplet", {"triplet_mining": "all"}, ""),
     "triplet_hard": ("triplet", {"triplet_mining": "hard"}, "hard"),
 }
@@ -52,6 +53,14 @@ FILE_ONLY = ("method", "paper_row")
 def standin_milestones(epochs: int) -> list[int]:
     """The paper's milestones (0.6 and 0.8 of 200 epochs) scaled to ``epochs``: [2] for 3, [3, 4] for 5."""
     return sorted({max(1, round(0.6 * epochs)), max(1, round(0.8 * epochs))})
+
+
+def standin_nce_k(size: str) -> int:
+    """NCE's noise count on the stand-in: the official share of the training set (4,096 of 50,000 images), so the
+    few hundred stand-in images are not each drawn as noise many times per row, their own row among them."""
+    from ..data.standin.sizes import resolve_size
+
+    return max(1, round(4096 / 50000 * 10 * resolve_size("cifar10", size).train_per_class))
 
 
 def params_file(row: str) -> Path:
@@ -104,6 +113,8 @@ def resolve_row(row: str, *, data_root: Optional[str] = None, paper_scale: bool 
     mcfg.update(fixed)  # the row is what it names (e.g. triplet_hard mines hard negatives)
     if not paper_scale and "milestones" not in tcfg:
         tcfg["milestones"] = standin_milestones(int(tcfg["epochs"]))
+    if not paper_scale and method == "nce" and "nce_k" not in mcfg:
+        mcfg["nce_k"] = standin_nce_k(standin_size)
     if method == "pretrained":
         tcfg = {k: v for k, v in tcfg.items() if k in ("device", "seed", "batch_size")}
     return Row(name=row, method=method, setting=setting, method_cfg=method_config(method, mcfg),
@@ -139,7 +150,8 @@ def run_paper_cifar_notebook(params: Mapping[str, Any]):
     results = []
     for row in rows:
         start = time.perf_counter()
-        history = train_row(row, train_set, test_set, runs_dir() / TABLE / kind / row.name, standin=standin)
+        folder = runs_dir() / TABLE / kind / f"{row.name}-{row_digest(row, train_set.data_id)}"
+        history = train_row(row, train_set, test_set, folder, standin=standin)
         results.append(evaluate_row(row, history, time.perf_counter() - start))
         print(f"{row.name}: kNN top-1 {results[-1]['knn_top1']:.1f}% after {results[-1]['epochs']} epochs "
               f"({results[-1]['wall_s']:.0f} s)", flush=True)

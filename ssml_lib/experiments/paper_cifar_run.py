@@ -3,6 +3,7 @@ with the weighted kNN classifier (used by :mod:`ssml_lib.experiments.paper_cifar
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Optional
@@ -32,8 +33,17 @@ def config_dict(cfg: Config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
 
 
+def row_digest(row: Row, data_id: str = "") -> str:
+    """A short hash of everything a row's training depends on, for its run folder: a run with other method or
+    model settings (which ``fit_method``'s stage record does not compare) or other data never reuses it."""
+    text = json.dumps([row.method, config_dict(row.method_cfg), config_dict(row.train_cfg), row.model, data_id],
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
 def open_cifar10(data_root: Optional[str], size: str = "default", seed: int = 0):
-    """(train, test, standin): the real CIFAR-10 under ``data_root``, or the stand-in (written on first use)."""
+    """(train, test, standin): the real CIFAR-10 under ``data_root``, or the stand-in (written on first use).
+    ``train.data_id`` names the data: the stand-in's content hash, or the real folder."""
     if data_root is None:
         top = make_standin("cifar10", default_standin_root(size, seed), size, seed)
         root = top.parent
@@ -41,7 +51,9 @@ def open_cifar10(data_root: Optional[str], size: str = "default", seed: int = 0)
         root = Path(data_root)
     train = open_torchvision_dataset("cifar10", root, "train")
     test = open_torchvision_dataset("cifar10", root, "test")
-    return train, test, read_standin_marker(Path(train.root) / "cifar-10-batches-py") is not None
+    marker = read_standin_marker(Path(train.root) / "cifar-10-batches-py")
+    train.data_id = marker["content_sha256"] if marker else str(Path(train.root).resolve())
+    return train, test, marker is not None
 
 
 def _device(cfg: TrainConfig) -> torch.device:

@@ -24,6 +24,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "mom": ("ssml_lib.methods.mom", "MOM"),
     # baselines of the Spreading paper's CIFAR-10 table (notebooks/paper_spreading_table1_cifar10.ipynb)
     "npsoftmax": ("ssml_lib.methods.npsoftmax", "NPSoftmax"),
+    "nce": ("ssml_lib.methods.nce", "NCE"),
     "triplet": ("ssml_lib.methods.triplet", "Triplet"),
 }
 
