@@ -251,7 +251,7 @@ def render_table(table: str, results_dir: str | Path | None = None, *, standin: 
     except ConfigError:
         caption, printed, unit = "no paper numbers for this table", {}, "%"
     label = ("**STAND-IN DATA** (stand-in size: " + (", ".join(sizes) or "none yet") + "): 'ours' come from small "
-             "synthetic stand-in datasets in the real layouts, a convnet4 at 48 px and CPU-minute schedules; they "
+             "synthetic stand-in datasets in the real layouts, a convnet4 at 48 px (CIFAR-10: 32 px) and CPU-minute schedules; they "
              "are not comparable with the paper's numbers (docs/standin.md)."
              if standin else "**Real data**: 'ours' come from the real datasets (fingerprints below).")
     out = [f"# {table}{' (STAND-IN DATA)' if standin else ''}", "", f"{caption}", "", label, "",

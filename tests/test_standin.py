@@ -48,7 +48,9 @@ def test_top_folders_have_the_real_names(tiny):
     assert {n: p.name for n, p in tiny.items()} == {
         "cub200": "CUB_200_2011", "cars196": "cars196", "sop": "Stanford_Online_Products", "gldv2": "gldv2",
         "roxford5k": "roxford5k", "rparis6k": "rparis6k", "revisitop1m": "revisitop1m", "imagenet": "imagenet",
-        "oxford5k": "oxford5k", "paris6k": "paris6k", "flickr100k": "flickr100k", "gldv2_retrieval": "gldv2_retrieval"}
+        "oxford5k": "oxford5k", "paris6k": "paris6k", "flickr100k": "flickr100k", "gldv2_retrieval": "gldv2_retrieval",
+
+        "cifar10": "cifar-10-batches-py"}
     for top in tiny.values():
         assert read_standin_marker(top)["standin"] is True
     assert not list(tiny["cub200"].parent.glob(".*partial*"))

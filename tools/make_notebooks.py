@@ -192,6 +192,32 @@ results_root = None  # None: ssml_lib.paths.results_dir() (results/, or $SSML_RE
         call="from ssml_lib.experiments.cost import run_cost_notebook\n"
              "from ssml_lib.experiments.figures import show_figures\n\n"
              "result = run_cost_notebook(globals())"),
+    "paper_spreading_table1_cifar10": dict(
+        intro="""# The Spreading paper's Table 1 and Figure 3: kNN accuracy on CIFAR-10
+
+From the method paper of Spreading (Ye et al. 2019, "Unsupervised Embedding Learning via Invariant and Spreading
+Instance Feature"): Table 1, the weighted kNN accuracy (k = 200) on CIFAR-10 of a ResNet18 trained for 200 epochs
+without labels, and Figure 3, that accuracy after every epoch. Rows: `pretrained` (the untrained network, the
+paper's RandomCNN), `spreading` (the paper's own method), `npsoftmax` and `nce` (Wu et al.'s memory bank, with
+the full softmax or its NCE estimate), `triplet` and `triplet_hard` (instance triplet loss, without and with
+in-batch hard negatives). The paper's DeepCluster and Exemplar CNN rows show its number only.
+
+- More rows: `papermill notebooks/paper_spreading_table1_cifar10.ipynb out.ipynb -p method '["spreading", "npsoftmax", "triplet_hard"]'`
+- Paper scale: add `-p paper_scale True -p data_root /data` (the folder holding `cifar-10-batches-py/`; each row reads `params/paper_spreading_table1_cifar10/<row>.yaml`)
+
+With no `data_root` the notebook runs on the embedded **stand-in** (synthetic CIFAR-10 in the real layout, a
+convnet4, a few CPU epochs; under a minute on 2 CPU cores), labelled as such: its numbers are not comparable with
+the paper's. Results go to `runs/results/standin-<size>/` (git-ignored); real runs to `results/`.""",
+        params='''method = ["pretrained", "spreading"]  # rows: pretrained (RandomCNN), spreading, npsoftmax, nce, triplet, triplet_hard
+epochs = None  # None: 3 on the stand-in, the params file's 200 at paper scale
+paper_scale = False  # True (needs data_root): each row reads params/paper_spreading_table1_cifar10/<row>.yaml
+data_root = None  # None: the embedded stand-in; else the folder holding cifar-10-batches-py/
+standin_size = None  # stand-in scale: "tiny" (tests) or "default" (under a minute on a 2-core CPU); None: "default"
+device = None  # "auto", "cpu" or "cuda"; None: "auto"
+seed = None  # None: 0''',
+        call="from ssml_lib.experiments.paper_cifar import run_paper_cifar_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_paper_cifar_notebook(globals())"),
 }
 
 

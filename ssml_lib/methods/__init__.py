@@ -22,6 +22,10 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "stml_xbm": ("ssml_lib.methods.stml_xbm", "STMLXBM"),  # an extension: STML + a cross-batch memory
     "isl": ("ssml_lib.methods.isl", "ISL"),
     "mom": ("ssml_lib.methods.mom", "MOM"),
+    # baselines of the Spreading paper's CIFAR-10 table (notebooks/paper_spreading_table1_cifar10.ipynb)
+    "npsoftmax": ("ssml_lib.methods.npsoftmax", "NPSoftmax"),
+    "nce": ("ssml_lib.methods.nce", "NCE"),
+    "triplet": ("ssml_lib.methods.triplet", "Triplet"),
 }
 
 

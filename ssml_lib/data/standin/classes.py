@@ -75,6 +75,7 @@ CLASS_SPACES: dict[str, ClassSpace] = {
     "sop": ClassSpace(TARGET_SHAPES, (3, 5), varies="appearance", varied_parts=99, nudge=0.06),
     "landmark": ClassSpace(TARGET_SHAPES, (3, 5)),
     "imagenet": ClassSpace(SOURCE_SHAPES, (2, 3), spread=0.7),
+    "cifar10": ClassSpace(TARGET_SHAPES, (3, 5)),  # ten independent kinds of object, no families
 }
 _LANDMARK_NAMESPACES = ("gldv2", "roxford5k", "rparis6k", "revisitop1m")
 

@@ -56,7 +56,8 @@ HABITAT_STYLES: dict[str, HabitatStyle] = {
                           0.2, 0.15, (0.6, 1.2), 0.3),
 }
 DATASET_STYLES = {"cub200": "foliage", "cars196": "street", "sop": "studio", "gldv2": "outdoor",
-                  "roxford5k": "outdoor", "rparis6k": "outdoor", "revisitop1m": "outdoor", "imagenet": "blobs"}
+                  "roxford5k": "outdoor", "rparis6k": "outdoor", "revisitop1m": "outdoor", "imagenet": "blobs",
+                  "cifar10": "outdoor"}
 
 
 @dataclass(frozen=True)

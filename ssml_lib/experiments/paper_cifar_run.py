@@ -1,0 +1,115 @@
+"""One row of the Spreading paper's CIFAR-10 table: open the data, train with ``fit_method``, score every epoch
+with the weighted kNN classifier (used by :mod:`ssml_lib.experiments.paper_cifar`)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from ..config import Config
+from ..data import open_torchvision_dataset
+from ..data.standin import default_standin_root, make_standin, read_standin_marker
+from ..data.transforms import cifar_transform
+from ..engine.config import TrainConfig
+from ..eval.knn_classifier import weighted_knn_accuracy
+from ..methods.views import Transformed
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    name: str  # the row (ssml_lib.experiments.paper_cifar.ROWS)
+    method: str  # its registry method
+    setting: str  # the reference CSV's setting column
+    method_cfg: Config
+    train_cfg: TrainConfig
+    model: dict  # backbone, embedding_size, knn_k, knn_temperature
+
+
+def config_dict(cfg: Config) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+
+
+def row_digest(row: Row, data_id: str = "") -> str:
+    """A short hash of everything a row's training depends on, for its run folder: a run with other method or
+    model settings (which ``fit_method``'s stage record does not compare) or other data never reuses it."""
+    text = json.dumps([row.method, config_dict(row.method_cfg), config_dict(row.train_cfg), row.model, data_id],
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def open_cifar10(data_root: Optional[str], size: str = "default", seed: int = 0):
+    """(train, test, standin): the real CIFAR-10 under ``data_root``, or the stand-in (written on first use).
+    ``train.data_id`` names the data: the stand-in's content hash, or the real folder."""
+    if data_root is None:
+        top = make_standin("cifar10", default_standin_root(size, seed), size, seed)
+        root = top.parent
+    else:
+        root = Path(data_root)
+    train = open_torchvision_dataset("cifar10", root, "train")
+    test = open_torchvision_dataset("cifar10", root, "test")
+    marker = read_standin_marker(Path(train.root) / "cifar-10-batches-py")
+    train.data_id = marker["content_sha256"] if marker else str(Path(train.root).resolve())
+    return train, test, marker is not None
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    return torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+@torch.no_grad()
+def knn_top1(method, train_view, test_view, k: int, temperature: float, device, batch_size: int = 100,
+             num_workers: int = 0) -> float:
+    """Weighted kNN top-1 accuracy (percent) of the test images over the training images, both through the
+    test transform (batches of 100 in dataset order, as the Spreading CIFAR code)."""
+    def embed(ds):
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+        was = method.training
+        method.eval()
+        out = torch.cat([method.embed_batch((x.to(device),)).float().cpu() for x, _, _ in loader])
+        method.train(was)
+        return out
+    acc = weighted_knn_accuracy(embed(train_view), train_view.base.labels, embed(test_view), test_view.base.labels,
+                                k=k, temperature=temperature)
+    return 100.0 * acc
+
+
+def train_row(row: Row, train_set, test_set, out_dir: Path, *, standin: bool) -> list[dict]:
+    """Train ``row`` into ``out_dir`` and return its per-epoch records, epoch 0 = the untrained network."""
+    from ..methods.schedule import build_method, fit_method
+    from ..models import build_model
+
+    test_tf, train_tf = cifar_transform(False), cifar_transform(True)
+    train_view, test_view = Transformed(train_set, test_tf), Transformed(test_set, test_tf)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(row.train_cfg.seed)
+        model = build_model(row.model["backbone"], pooling="avg", head="linear",
+                            embedding_size=row.model["embedding_size"])
+    k, temp, device = row.model["knn_k"], row.model["knn_temperature"], _device(row.train_cfg)
+    workers = row.train_cfg.num_workers
+    start = build_method(row.method, model, row.method_cfg, train_transform=train_tf, test_transform=test_tf,
+                         seed=row.train_cfg.seed).to(device)
+    history = [{"epoch": 0, "knn_top1": knn_top1(start, train_view, test_view, k, temp, device, num_workers=workers)}]
+    if row.method == "pretrained":
+        return history
+
+    def eval_fn(method, ctx) -> dict[str, Any]:
+        return {"knn_top1": knn_top1(method, train_view, test_view, k, temp, ctx.device, num_workers=workers)}
+
+    run = fit_method(row.method, model=model, train_set=train_set, method_cfg=row.method_cfg,
+                     train_cfg=row.train_cfg, out_dir=out_dir, train_transform=train_tf, test_transform=test_tf,
+                     eval_fn=eval_fn, progress=False, standin=standin)
+    for stage in run.stages:
+        history += [{"epoch": r["epoch"] + 1, "knn_top1": r.get("knn_top1"), "loss": r.get("loss"),
+                     "wall_s": r.get("wall_s")} for r in stage.history if not r.get("partial")]
+    return history
+
+
+def evaluate_row(row: Row, history: list[dict], wall_s: float) -> dict:
+    """The row's result: its last kNN accuracy, the per-epoch curve and its settings."""
+    return {"row": row.name, "method": row.method, "setting": row.setting, "knn_top1": history[-1]["knn_top1"],
+            "epochs": history[-1]["epoch"], "curve": history, "wall_s": wall_s, "model": dict(row.model),
+            "method_config": config_dict(row.method_cfg), "train_config": config_dict(row.train_cfg)}
