@@ -65,3 +65,25 @@ def test_exact_values_match_a_brute_force(monkeypatch, regime, metric, exclude_s
     vals, idx = knn(x, None, 12, metric=metric, exclude_self=exclude_self, backend="torch", exact_values=True)
     assert torch.equal(idx, order)
     assert torch.equal(vals, (-key if metric == "ip" else key).float())
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2sq"])
+@pytest.mark.parametrize("d,grid", [(64, False), (7, True)])
+def test_symmetric_blocks_give_what_the_query_blocks_give(monkeypatch, metric, d, grid):
+    """A self-search on a CPU computes each product block once and reads it both ways (ragged tiles, ties)."""
+    monkeypatch.setattr(search_mod, "DENSE_FACTOR", 10**9)
+    x = _data(150, d, 7 + d, grid)
+    calls = []
+    real = search_mod._symmetric_candidates
+    monkeypatch.setattr(search_mod, "_symmetric_candidates", lambda *a: calls.append(1) or real(*a))
+    for exclude_self in (True, False):
+        small = 24 * 61**2  # tiles of 61 rows: three, the last one ragged
+        sym = knn(x, None, 40, metric=metric, exclude_self=exclude_self, max_bytes=small, exact_values=True)
+        monkeypatch.setattr(search_mod, "SYMMETRIC_BYTES", 0)
+        per_query = knn(x, None, 40, metric=metric, exclude_self=exclude_self, max_bytes=small, exact_values=True)
+        monkeypatch.setattr(search_mod, "SYMMETRIC_BYTES", 2**30)
+        assert torch.equal(sym[1], per_query[1]) and torch.equal(sym[0], per_query[0])
+    assert len(calls) == 2  # the symmetric path ran (and only where allowed)
+    x_other = x.clone()
+    knn(x, x_other, 40, metric=metric, max_bytes=small, exact_values=True)
+    assert len(calls) == 2  # two different sets: no symmetric shortcut

@@ -193,23 +193,33 @@ class STML(EmbedOutputMixin, Method):
     # ------------------------------------------------------------------ step
 
     def training_step(self, batch: Any) -> dict[str, torch.Tensor]:
-        (view1, view2), labels, index = batch
-        images = torch.cat([view1, view2])
-        g, f = self.model(images)
-        # Under DDP every rank computes the global batch's loss (identity on one process): W needs all rows.
-        g, f = gather_views(g, VIEWS), gather_views(f, VIEWS)
-        index, labels = gather_views(index, grad=False), gather_views(labels, grad=False)
-        ids = torch.cat([index, index])
+        g, f, t, ids, row_labels = self._views_forward(batch)
         with torch.no_grad():
-            t = gather_views(self.teacher(images), VIEWS, grad=False)
-            weights = stml_targets(t.float(), ids, VIEWS * self.cfg.num_neighbors, self.cfg.sigma)
-            self._count_positives(weights, ids, torch.cat([labels, labels]))
-        rc_f = relaxed_contrastive_loss(f, weights, self.cfg.delta)
-        rc_g = relaxed_contrastive_loss(g, weights, self.cfg.delta)
-        kl = stml_kl_distillation(f, g)
+            weights = stml_targets(t, ids, VIEWS * self.cfg.num_neighbors, self.cfg.sigma)
+            self._count_positives(weights, ids, row_labels)
+        rc_f, rc_g, kl = self._batch_terms(f, g, weights)
         rc = (rc_f + rc_g) / 2
         return {"loss": rc + kl, "rc": rc.detach(), "rc_f": rc_f.detach(), "rc_g": rc_g.detach(),
                 "kl": kl.detach()}
+
+    def _views_forward(self, batch: Any):
+        """Both views through the student and (no grad) the teacher: (g, f, teacher float32, ids, labels), the
+        rows of the global batch, views stacked. Under DDP every rank computes the global batch's loss (identity
+        on one process): the targets need all rows."""
+        (view1, view2), labels, index = batch
+        images = torch.cat([view1, view2])
+        g, f = self.model(images)
+        g, f = gather_views(g, VIEWS), gather_views(f, VIEWS)
+        index, labels = gather_views(index, grad=False), gather_views(labels, grad=False)
+        with torch.no_grad():
+            t = gather_views(self.teacher(images), VIEWS, grad=False).float()
+        return g, f, t, torch.cat([index, index]), torch.cat([labels, labels])
+
+    def _batch_terms(self, f: torch.Tensor, g: torch.Tensor, weights: torch.Tensor):
+        """(relaxed contrastive loss of f, of g, the KL distillation of g into f) on the batch targets."""
+        delta = self.cfg.delta
+        return (relaxed_contrastive_loss(f, weights, delta), relaxed_contrastive_loss(g, weights, delta),
+                stml_kl_distillation(f, g))
 
     @torch.no_grad()
     def _count_positives(self, weights: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor) -> None:

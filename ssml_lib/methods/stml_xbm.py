@@ -36,9 +36,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..losses import relaxed_contrastive_loss, stml_kl_distillation, stml_targets
+from ..losses import relaxed_contrastive_loss, stml_targets
 from ..mining import CrossBatchMemory
-from ._common import gather_views
 from .stml import STML, VIEWS, STMLConfig
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -101,23 +100,14 @@ class STMLXBM(STML):
     # ------------------------------------------------------------------ step
 
     def training_step(self, batch: Any) -> dict[str, torch.Tensor]:
-        (view1, view2), labels, index = batch
-        images = torch.cat([view1, view2])
-        g, f = self.model(images)
-        g, f = gather_views(g, VIEWS), gather_views(f, VIEWS)
-        index, labels = gather_views(index, grad=False), gather_views(labels, grad=False)
-        ids = torch.cat([index, index])
+        g, f, t, ids, row_labels = self._views_forward(batch)
         cfg, use = self.cfg, self.memory_in_use()
         with torch.no_grad():
-            t = gather_views(self.teacher(images), VIEWS, grad=False).float()
             weights, memory_weights, memory_mask = self._targets(t, ids, use)
-            row_labels = torch.cat([labels, labels])
             self._count_positives(weights, ids, row_labels)
             if use:
                 self._count_memory(memory_weights, memory_mask, row_labels)
-        rc_f = relaxed_contrastive_loss(f, weights, cfg.delta)
-        rc_g = relaxed_contrastive_loss(g, weights, cfg.delta)
-        kl = stml_kl_distillation(f, g)
+        rc_f, rc_g, kl = self._batch_terms(f, g, weights)
         rc = (rc_f + rc_g) / 2
         loss = rc + kl
         rc_memory = torch.zeros((), device=loss.device)
