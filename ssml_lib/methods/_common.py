@@ -12,6 +12,13 @@ from ..engine.distributed import all_gather_tensor, gather_with_grad, world_size
 from ..models import l2_normalize
 
 
+# The CIFAR recipe of the instance-discrimination papers (Wu et al. 2018's lemniscate code, the Spreading paper's
+# baselines): SGD 0.03, momentum 0.9, weight decay 5e-4, 200 epochs, lr x0.1 at epochs 120 and 160, batch 128.
+CIFAR_TRAIN_DEFAULTS = dict(optimizer="sgd", lr=0.03, momentum=0.9, weight_decay=5e-4, epochs=200,
+                            schedule="multistep", schedule_unit="epoch", milestones=(120, 160), gamma=0.1,
+                            batch_size=128)
+
+
 def retrieval_embedding(out: Any) -> torch.Tensor:
     """The embedding used for retrieval: ``f`` of a two-head model's ``(g, f)``, else the output itself."""
     return out[1] if isinstance(out, (tuple, list)) else out

@@ -21,7 +21,7 @@ from ..engine import derive_seed
 from ..errors import ConfigError
 from ..losses.npsoftmax import npsoftmax_loss
 from ..mining import FeatureMemory
-from ._common import NormalizedEmbedMixin
+from ._common import CIFAR_TRAIN_DEFAULTS, NormalizedEmbedMixin
 from .base import Method
 from .views import Transformed
 
@@ -42,9 +42,7 @@ class NPSoftmaxConfig(Config):
 class NPSoftmax(NormalizedEmbedMixin, Method):
     name: ClassVar[str] = "npsoftmax"
     Config: ClassVar[type] = NPSoftmaxConfig
-    train_defaults: ClassVar[dict] = dict(optimizer="sgd", lr=0.03, momentum=0.9, weight_decay=5e-4, epochs=200,
-                                          schedule="multistep", schedule_unit="epoch", milestones=(120, 160),
-                                          gamma=0.1, batch_size=128)
+    train_defaults: ClassVar[dict] = dict(CIFAR_TRAIN_DEFAULTS)
 
     def __init__(self, model: nn.Module, cfg: NPSoftmaxConfig, *, train_transform: Callable,
                  test_transform: Callable):

@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Config
 from ..errors import ConfigError
 from ..losses.triplet import instance_triplet_loss
-from ._common import NormalizedEmbedMixin, gather_views
+from ._common import CIFAR_TRAIN_DEFAULTS, NormalizedEmbedMixin, gather_views
 from .base import Method
 from .views import TwoViews
 
@@ -39,9 +39,7 @@ class TripletConfig(Config):
 class Triplet(NormalizedEmbedMixin, Method):
     name: ClassVar[str] = "triplet"
     Config: ClassVar[type] = TripletConfig
-    train_defaults: ClassVar[dict] = dict(optimizer="sgd", lr=0.03, momentum=0.9, weight_decay=5e-4, epochs=200,
-                                          schedule="multistep", schedule_unit="epoch", milestones=(120, 160),
-                                          gamma=0.1, batch_size=128)
+    train_defaults: ClassVar[dict] = dict(CIFAR_TRAIN_DEFAULTS)
 
     def __init__(self, model: nn.Module, cfg: TripletConfig, *, train_transform: Callable, test_transform: Callable):
         super().__init__()
