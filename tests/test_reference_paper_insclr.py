@@ -6,7 +6,7 @@ import pytest
 from ssml_lib.results import load_reference
 
 COLUMNS = ["table", "method", "paper_label", "dataset", "metric", "value", "printed", "unit", "setting", "source"]
-SOURCE = "the InsCLR paper (Deng et al. 2021, InsCLR: Improving Instance Retrieval with Self-Supervision), Table {}:"
+SOURCE = "the InsCLR paper (Deng et al. 2021; InsCLR: Improving Instance Retrieval with Self-Supervision), Table {}:"
 EXPECTED = {  # table: (paper table number, datasets, metrics, number of printed rows, number of cells)
     "paper_insclr_table3_revisited": (3, ["roxford5k", "roxford5k+r1m", "rparis6k", "rparis6k+r1m"],
                                       ["mAP_medium", "mAP_hard"], 20, 20 * 8 - 3 * 4),
