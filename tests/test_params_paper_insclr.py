@@ -69,10 +69,9 @@ def test_paper_settings(table, method):
         assert (train.batch_size, m.impr_batch_size, train.max_steps) == (256, 64, 60000)  # official gldv2
 
 
-def test_whitening_on_a_thesis_table_is_refused(tmp_path):
-    from ssml_lib.experiments.runner import evaluate
-    from ssml_lib.experiments.tables import get_table
+def test_whitening_on_a_thesis_table_is_refused_before_any_work(monkeypatch):
+    from ssml_lib.experiments import runner
 
-    cfg = resolve_params("table7_gldv2", None, {"method": "pretrained", "whitening": "pca"})
+    monkeypatch.setattr(runner, "dataset_root", lambda *a, **k: pytest.fail("reached the data"))
     with pytest.raises(ConfigError, match="thesis's tables have no whitened rows"):
-        evaluate(get_table("table7_gldv2"), None, {}, cfg["run"], cfg["model"], None)
+        runner.run_table_row("table7_gldv2", None, {"method": "pretrained", "whitening": "pca"}, progress=False)

@@ -68,9 +68,7 @@ def evaluate(spec: TableSpec, model, roots: Mapping[str, Path], run: RunConfig, 
     ecfg = run.eval
     if spec.protocol in PAPER_PROTOCOLS:
         return evaluate_paper_table(spec, model, roots, run, mcfg, device, progress, standin=standin)
-    if ecfg.whitening != "none":
-        raise ConfigError(f"whitening={ecfg.whitening!r}: the thesis's tables have no whitened rows; it is a "
-                          "setting of the method papers' retrieval tables (paper_insclr_*). Fix: drop it.")
+    check_whitening(spec, run)
     for name in spec.eval_datasets:
         if spec.protocol == "recall":
             ks = data.ks.get(name, ecfg.ks) if data is not None else ecfg.ks
@@ -84,6 +82,13 @@ def evaluate(spec: TableSpec, model, roots: Mapping[str, Path], run: RunConfig, 
         rows += r
         info[name] = i
     return rows, info
+
+
+def check_whitening(spec: TableSpec, run: RunConfig) -> None:
+    """``whitening`` belongs to the method papers' retrieval tables; the thesis's tables refuse it."""
+    if run.eval.whitening != "none" and spec.protocol not in PAPER_PROTOCOLS:
+        raise ConfigError(f"whitening={run.eval.whitening!r}: the thesis's tables have no whitened rows; it is a "
+                          "setting of the method papers' retrieval tables (paper_insclr_*). Fix: drop it.")
 
 
 def train_row(spec: TableSpec, resolved: dict, model, roots: Mapping[str, Path], *, standin: bool,
@@ -150,6 +155,7 @@ def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | N
     resolved = resolve_params(table, params_file, overrides)
     run: RunConfig = resolved["run"]
     mcfg: ModelConfig = resolved["model"]
+    check_whitening(spec, run)  # before any work
     if run.eval.ks == EvalConfig().ks and spec.ks != run.eval.ks:
         run = replace(run, eval=replace(run.eval, ks=spec.ks))  # the table's K set unless given explicitly
         resolved["run"] = run
