@@ -80,6 +80,12 @@ class EvalConfig(Config):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     scales: tuple[float, ...] = (1.0,)  # multi-scale descriptors for the revisited benchmarks
     normalize: bool = True  # L2-normalise embeddings before search
+    # learned PCA-whitening of the descriptors (retrieval tables of the method papers): "none" or "pca", fitted
+    # on the row's training set; whitening_dims keeps the leading directions (None: all usable);
+    # whitening_images caps the training images it is fitted on (None: all)
+    whitening: Literal["none", "pca"] = "none"
+    whitening_dims: Optional[int] = None
+    whitening_images: Optional[int] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -87,6 +93,9 @@ class EvalConfig(Config):
         _require(len(self.scales) > 0 and min(self.scales) > 0, "eval.scales", self.scales, "give positive floats, e.g. [1.0]")
         _require(self.batch_size >= 1 and self.kmeans_restarts >= 1, "eval.batch_size/kmeans_restarts",
                  (self.batch_size, self.kmeans_restarts), "use positive integers")
+        _require(all(v is None or v >= 2 for v in (self.whitening_dims, self.whitening_images)),
+                 "eval.whitening_dims/whitening_images", (self.whitening_dims, self.whitening_images),
+                 "use integers >= 2, or null for all")
 
 
 @dataclasses.dataclass(frozen=True)

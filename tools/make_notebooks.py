@@ -22,7 +22,7 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ssml_lib.experiments.tables import TABLES  # noqa: E402
+from ssml_lib.experiments.tables import PAPER_TABLES, TABLES  # noqa: E402
 
 PARAMETERS = '''\
 method = "{method}"  # the row: {rows}
@@ -64,6 +64,72 @@ def notebook(name: str) -> nbformat.NotebookNode:
     ]
     for i, cell in enumerate(cells):
         cell["id"] = f"{name.split('_')[0]}-{i}"
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    return nb
+
+
+# ---------------------------------------------------------------- the method papers' tables
+
+PAPER_PARAMETERS = '''\
+method = "pretrained"  # the row: {rows}
+data_root = None  # None: the embedded stand-in; else the folder holding {folders}
+params_file = None  # e.g. "params/{table}/insclr.yaml" (real data; set method to the file's row)
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds; the default here) or "default" (minutes on a 2-core CPU)
+device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
+seed = None  # None: the params file's, else 0
+whitening = {whitening}  # "pca": learned PCA-whitening fitted on the training set; "none"; None: the params file's, else "none"'''
+
+PAPER_INTROS = {
+    "paper_insclr_table3_revisited": dict(
+        folders="gldv2/, roxford5k/, rparis6k/, revisitop1m/", whitening='"pca"',
+        what="rOxford5k and rParis6k, Medium and Hard mAP (revisited protocol), each also with the revisitop 1M "
+             "distractors added to the database (`+r1m`)",
+        rows="The paper's ImageNet row (R101-GeM, Radenović et al. 2018) is whitened (it is the paper's Table 1 "
+             "\"ImageNet + PCA*\"), so this notebook's default row is the pre-trained network with learned "
+             "PCA-whitening (`whitening: pca`, fitted on the GLDv2 training set); `-p whitening none` gives the "
+             "plain row, which the paper does not print."),
+    "paper_insclr_table4_oxford_paris": dict(
+        folders="gldv2/, oxford5k/, paris6k/, flickr100k/", whitening="None",
+        what="the original Oxford5k and Paris6k mAP (queries cropped to their box, good + ok positive, junk "
+             "ignored), and Oxford105k / Paris106k with the 100k Flickr distractors",
+        rows="The paper prints InsCLR and (Iscen et al. 2018) only; the default row here, the pre-trained "
+             "network, has no paper number (`-p whitening pca` whitens it)."),
+    "paper_insclr_table5_gldv2_retrieval": dict(
+        folders="gldv2/ (training files and the retrieval files index.csv, test.csv, retrieval_solution_v2.1.csv)",
+        whitening="None",
+        what="the GLDv2 retrieval task, mAP@100 on the Public (\"validation\") and Private (\"test\") queries",
+        rows="The paper's ImageNet row is not whitened; `-p whitening pca` adds the whitened row."),
+}
+
+
+def paper_notebook(name: str) -> nbformat.NotebookNode:
+    spec, text = PAPER_TABLES[name], PAPER_INTROS[name]
+    intro = (f"# {spec.caption}\n\n"
+             f"Reproduces {text['what']}, for an ImageNet pre-trained {spec.backbone} (GeM), before (`pretrained`) "
+             "and after InsCLR training on GLDv2 (`insclr`). The paper's numbers beside ours come from "
+             f"`results/reference/{name}.csv` (transcribed from the paper; its README gives the choices made). "
+             f"{text['rows']}\n\n"
+             f"- Paper scale: `papermill notebooks/{name}.ipynb out.ipynb -p method insclr "
+             f"-p params_file params/{name}/insclr.yaml -p data_root /data`\n"
+             f"- The larger stand-in: `papermill notebooks/{name}.ipynb out.ipynb -p standin_size default`\n\n"
+             "With no `data_root` the notebook runs on the embedded **stand-in** (small synthetic datasets in the "
+             "real layouts; the tiny size by default, so that it runs in seconds): its numbers check the pipeline, "
+             "are labelled as stand-in results and are **not comparable with the paper's**. Results and their "
+             f"provenance go to `results/{name}/` (real data) or `runs/results/standin-<size>/` (stand-in). "
+             "docs/paper_insclr_benchmarks.md describes the protocol and the stand-in.")
+    params = PAPER_PARAMETERS.format(rows=", ".join(spec.methods), folders=text["folders"], table=name,
+                                     whitening=text["whitening"])
+    cells = [
+        nbformat.v4.new_markdown_cell(intro),
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from ssml_lib.experiments import run_notebook_row, show\n\n"
+                                  f'row = run_notebook_row("{name}", globals())'),
+        nbformat.v4.new_code_cell("show(row)"),
+    ]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"{name.split('_')[2]}-{i}"
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                    "language_info": {"name": "python"}}
@@ -238,10 +304,11 @@ def figure_notebook(name: str) -> nbformat.NotebookNode:
 
 
 def render(name: str) -> str:
-    return nbformat.writes(figure_notebook(name) if name in FIGURES else notebook(name)) + "\n"
+    nb = figure_notebook(name) if name in FIGURES else paper_notebook(name) if name in PAPER_TABLES else notebook(name)
+    return nbformat.writes(nb) + "\n"
 
 
-NOTEBOOKS = tuple(TABLES) + tuple(FIGURES)
+NOTEBOOKS = tuple(TABLES) + tuple(PAPER_TABLES) + tuple(FIGURES)
 
 
 def content(nb: nbformat.NotebookNode) -> dict:

@@ -11,6 +11,7 @@ from .nmi import kmeans_assign, nmi, nmi_from_partition, nmi_with_info
 from .recall import neighbour_labels, recall_at_k
 from .revisited import (compute_map, format_revisited, rank_by_scores, revisited_map, trapezoid_ap,
                         validate_gnd)
+from .whitening import PCAWhitening, apply_pca_whitening, learn_pca_whitening
 
 __all__ = [
     "EvalInputError", "extract_embeddings",
@@ -21,4 +22,5 @@ __all__ = [
     "nmi", "nmi_with_info", "nmi_from_partition", "kmeans_assign",
     "recall_at_k", "neighbour_labels",
     "revisited_map", "compute_map", "validate_gnd", "rank_by_scores", "trapezoid_ap", "format_revisited",
+    "PCAWhitening", "learn_pca_whitening", "apply_pca_whitening",
 ]

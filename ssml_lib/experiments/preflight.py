@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..errors import ConfigError, DatasetError
-from .tables import TableSpec
+from .tables import EVAL_SPLITS, TableSpec
 
 SHOWN = 20  # bad files listed in a message
 
@@ -79,9 +79,14 @@ def _eval_sets(spec: TableSpec, roots: Mapping[str, Path], standin: bool) -> lis
 
     out = []
     for name in spec.eval_datasets:
-        splits = ("test",) if spec.protocol == "recall" else ("db", "query")
+        splits = EVAL_SPLITS[spec.protocol]
         for split in splits:
             out.append((name, split, open_dataset(name, roots[name], split, expect_counts=_counts(standin))))
+    if "revisitop1m" in spec.extra_datasets:  # the +R1M distractors are read through their own loader
+        from ..data.revisited import open_distractors
+
+        out.append(("revisitop1m", "distractors", open_distractors(roots["revisitop1m"],
+                                                                   expect_counts=_counts(standin))))
     return out
 
 
@@ -135,7 +140,7 @@ def check_row_data(spec: TableSpec, resolved: Mapping[str, Any], roots: Mapping[
     limit = run.data.max_bad_images
     total = sum(len(v) for v in bad.values())
     stuck = [f"{name} {split}" for name, split, ds in sets
-             if bad[f"{name} {split}"] and ds is not train and spec.protocol == "revisited"]
+             if bad[f"{name} {split}"] and ds is not train and spec.protocol != "recall"]
     if total > limit or stuck:
         raise DatasetError(_bad_images_message(spec.name, run.method, bad, sizes, limit, stuck))
     skipped = {w: [p for _, p, _ in items] for w, items in bad.items() if items}

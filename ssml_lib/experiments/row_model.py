@@ -50,7 +50,7 @@ def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: st
                   image_size: int, device: torch.device, method: str = "pretrained", progress: bool = True):
     """The network before any training: stand-in or ImageNet pre-trained, or random (scratch tables)."""
     backbone = mcfg.backbone or (STANDIN_BACKBONE if standin else spec.backbone)
-    pooling = mcfg.pooling or ("gem" if spec.protocol == "revisited" else "avg")
+    pooling = mcfg.pooling or ("gem" if spec.protocol != "recall" else "avg")  # GeM on every retrieval table
     pretrained: Any = None
     if spec.init == "imagenet":
         if standin:

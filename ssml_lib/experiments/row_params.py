@@ -104,7 +104,7 @@ def resolve_params(table: str, params_file=None, overrides: Optional[Mapping[str
 
 def _row_datasets(table: str) -> tuple[str, ...]:
     spec = get_table(table)
-    return tuple(dict.fromkeys((spec.train_dataset, *spec.eval_datasets)))
+    return tuple(dict.fromkeys((spec.train_dataset, *spec.eval_datasets, *spec.extra_datasets)))
 
 
 def tiny_layer(method: str) -> dict:

@@ -22,6 +22,7 @@ from ..provenance import collect_provenance, fingerprint_files
 from ..results import render_table, side_by_side, write_results
 from .datasets import dataset_root, open_train_set
 from .evaluate import evaluate_recall, evaluate_revisited
+from .paper_tables import PAPER_PROTOCOLS, evaluate_paper_table
 from .preflight import check_row_data
 # The row's parts, re-exported here (callers and notebooks import them from the runner):
 from .row_model import (NORMALIZATION, STANDIN_BACKBONE, ModelConfig, init_head_by_pca, initial_model,  # noqa: F401
@@ -65,6 +66,9 @@ def evaluate(spec: TableSpec, model, roots: Mapping[str, Path], run: RunConfig, 
     info: dict = {}
     norm = NORMALIZATION
     ecfg = run.eval
+    if spec.protocol in PAPER_PROTOCOLS:
+        return evaluate_paper_table(spec, model, roots, run, mcfg, device, progress, standin=standin)
+    check_whitening(spec, run)
     for name in spec.eval_datasets:
         if spec.protocol == "recall":
             ks = data.ks.get(name, ecfg.ks) if data is not None else ecfg.ks
@@ -78,6 +82,13 @@ def evaluate(spec: TableSpec, model, roots: Mapping[str, Path], run: RunConfig, 
         rows += r
         info[name] = i
     return rows, info
+
+
+def check_whitening(spec: TableSpec, run: RunConfig) -> None:
+    """``whitening`` belongs to the method papers' retrieval tables; the thesis's tables refuse it."""
+    if run.eval.whitening != "none" and spec.protocol not in PAPER_PROTOCOLS:
+        raise ConfigError(f"whitening={run.eval.whitening!r}: the thesis's tables have no whitened rows; it is a "
+                          "setting of the method papers' retrieval tables (paper_insclr_*). Fix: drop it.")
 
 
 def train_row(spec: TableSpec, resolved: dict, model, roots: Mapping[str, Path], *, standin: bool,
@@ -144,13 +155,14 @@ def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | N
     resolved = resolve_params(table, params_file, overrides)
     run: RunConfig = resolved["run"]
     mcfg: ModelConfig = resolved["model"]
+    check_whitening(spec, run)  # before any work
     if run.eval.ks == EvalConfig().ks and spec.ks != run.eval.ks:
         run = replace(run, eval=replace(run.eval, ks=spec.ks))  # the table's K set unless given explicitly
         resolved["run"] = run
     start = time.time()
     device = resolve_device(run.device)
     standin = resolved["standin"]
-    needed = dict.fromkeys((spec.train_dataset, *spec.eval_datasets))
+    needed = dict.fromkeys((spec.train_dataset, *spec.eval_datasets, *spec.extra_datasets))
     roots = {name: dataset_root(name, run.data.data_root, standin_size=run.data.standin_size,
                                 standin_seed=run.data.standin_seed) for name in needed}
     data = check_row_data(spec, resolved, roots, standin=standin)  # everything the row reads, before any work

@@ -1,6 +1,7 @@
 """The thesis's tables as data: what each one trains on, evaluates on, with which backbone and metrics.
 
-One :class:`TableSpec` per table notebook (README, Tables and notebooks). The runner (:mod:`ssml_lib.experiments.runner`)
+One :class:`TableSpec` per table notebook (README, Tables and notebooks); :data:`PAPER_TABLES` holds the method
+papers' own tables (their notebooks are named ``paper_<method>_table<N>_...``). The runner (:mod:`ssml_lib.experiments.runner`)
 reads these; notebooks name a table and a method and nothing else is implied.
 """
 from __future__ import annotations
@@ -16,12 +17,14 @@ class TableSpec:
     caption: str
     train_dataset: str                 # open_dataset name of the training set
     eval_datasets: tuple[str, ...]     # where the test split is evaluated
-    protocol: str                      # 'recall' (R@K + NMI on the test split) or 'revisited' (mAP E/M/H)
+    protocol: str                      # 'recall' (R@K + NMI on the test split) or 'revisited' (mAP E/M/H);
+    #                                    the papers' tables: 'revisited_r1m', 'original', 'gldv2_retrieval'
     ks: tuple[int, ...]
     backbone: str                      # the paper's backbone
     init: str                          # 'imagenet' or 'scratch'
     methods: tuple[str, ...]           # the rows the thesis reports (registry names)
     per_stage: bool = False            # evaluate after every training stage (Table 8: InsCLR per cycle)
+    extra_datasets: tuple[str, ...] = ()  # read besides the eval datasets (the +R1M distractors)
 
 
 _DML_PRETRAINED = ("pretrained", "supervised", "spreading", "insclr", "stml")
@@ -52,11 +55,30 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
 )}
 
 
+# The InsCLR paper's (Deng et al. 2021) retrieval benchmarks, trained on GLDv2 as the thesis's Table 7 (the
+# paper's own 1.2M-image GLDv2 set would be gldv2_fraction 1.0 with its >= 15-image filter; see the params files).
+_INSCLR = "InsCLR paper (Deng et al. 2021)"
+PAPER_TABLES: dict[str, TableSpec] = {t.name: t for t in (
+    TableSpec("paper_insclr_table3_revisited", f"{_INSCLR}, Table 3: rOxford5k / rParis6k Medium and Hard mAP, "
+              "without and with the R1M distractors", "gldv2", ("roxford5k", "rparis6k"), "revisited_r1m", (1, 5, 10),
+              "resnet101", "imagenet", ("pretrained", "insclr"), extra_datasets=("revisitop1m",)),
+    TableSpec("paper_insclr_table4_oxford_paris", f"{_INSCLR}, Table 4: original Oxford5k / Paris6k mAP and "
+              "their 105k / 106k versions", "gldv2", ("oxford5k", "oxford105k", "paris6k", "paris106k"), "original",
+              (1,), "resnet101", "imagenet", ("pretrained", "insclr")),
+    TableSpec("paper_insclr_table5_gldv2_retrieval", f"{_INSCLR}, Table 5: GLDv2 retrieval mAP@100, Public "
+              "(validation) and Private (test) queries", "gldv2", ("gldv2_retrieval",), "gldv2_retrieval", (1,),
+              "resnet101", "imagenet", ("pretrained", "insclr")),
+)}
+RETRIEVAL_PROTOCOLS = ("revisited", "revisited_r1m", "original", "gldv2_retrieval")
+EVAL_SPLITS = {"recall": ("test",), "revisited": ("db", "query"), "revisited_r1m": ("db", "query"),
+               "original": ("db", "query"), "gldv2_retrieval": ("index", "test")}
+
+
 def get_table(name: str) -> TableSpec:
     try:
-        return TABLES[name]
+        return TABLES[name] if name in TABLES else PAPER_TABLES[name]
     except KeyError:
         raise ConfigError(
-            f"unknown table {name!r}; the tables are: {', '.join(TABLES)}. Check the notebook's `table` "
+            f"unknown table {name!r}; the tables are: {', '.join([*TABLES, *PAPER_TABLES])}. Check the notebook's `table` "
             "parameter or the params file name."
         ) from None
