@@ -90,13 +90,23 @@ def _merge(keys, cols, r0, r1, block, c0, along: int = 1):
     ``along=0``: the rows' keys run down the block's columns (the transposed reading)."""
     m = keys.shape[1]
     bound = keys[r0:r1].max(dim=1, keepdim=True).values  # only keys below a row's kept maximum can enter
-    enter = block < (bound if along == 1 else bound.T)
-    w = int(enter.sum(dim=along).max())
+    view = block if along == 1 else block.T
+    enter = view < bound
+    count = enter.sum(dim=1)
+    w = int(count.max())
     if w == 0:
         return
-    vals, place = block.topk(w, dim=along, largest=False, sorted=False)
-    if along == 0:
-        vals, place = vals.T, place.T
+    if 4 * w <= view.shape[1]:  # few enter (the usual case once a row has seen a few blocks): gather them
+        row, col = enter.nonzero(as_tuple=True)  # row-major: each row's entries together
+        slot = torch.arange(row.numel()) - (count.cumsum(0) - count)[row]
+        vals = torch.full((view.shape[0], w), float("inf"), dtype=keys.dtype)
+        place = torch.zeros((view.shape[0], w), dtype=torch.int64)
+        vals[row, slot] = view[row, col]
+        place[row, slot] = col
+    else:
+        vals, place = block.topk(w, dim=along, largest=False, sorted=False)
+        if along == 0:
+            vals, place = vals.T, place.T
     both, where = torch.cat([keys[r0:r1], vals], dim=1), torch.cat([cols[r0:r1], place.add_(c0)], dim=1)
     vals, pick = both.topk(m, dim=1, largest=False, sorted=False)
     keys[r0:r1] = vals
