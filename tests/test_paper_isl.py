@@ -106,3 +106,37 @@ def test_tiny_run_scores_both_protocols_and_writes_only_where_told(tmp_path, mon
     assert list(curve[curve["row"] == "isl_no_hpe"]["epoch"]) == [0, 1, 2]  # GAN stages are not epochs here
     written = sorted(p.name for p in (tmp_path / "results").rglob("*.csv"))
     assert written == ["isl.csv", "pretrained.csv"]
+
+
+def test_conv5_probe_reads_the_last_conv_map_not_the_embedding():
+    import torch
+    from torch import nn
+
+    from ssml_lib.experiments.paper_isl import conv5_probe
+
+    class Trunk(nn.Module):
+        def conv5(self, x):
+            return x[:, :2]  # a (B, 2, H, W) "conv5" map whose channel 0 carries the class
+
+        def forward(self, x):
+            raise AssertionError("the probe must read conv5, not the FC features")
+
+    class View(torch.utils.data.Dataset):
+        def __init__(self, labels, seed):
+            g = torch.Generator().manual_seed(seed)
+            self.base = type("Base", (), {"labels": labels})()
+            self.x = torch.randn(len(labels), 3, 4, 4, generator=g) * 0.3
+            self.x[:, 0] += torch.tensor(labels, dtype=torch.float32)[:, None, None] * 2 - 1
+
+        def __len__(self):
+            return len(self.base.labels)
+
+        def __getitem__(self, i):
+            return self.x[i], self.base.labels[i], i
+
+    model = nn.Module()
+    model.backbone = Trunk()
+    labels = [i % 2 for i in range(40)]
+    out = conv5_probe(model, View(labels, 0), View(labels[:20], 1), torch.device("cpu"), pool="avg", epochs=100,
+                      seed=0)
+    assert out == {"lc_top1": 100.0}
