@@ -151,3 +151,18 @@ def test_bad_input_is_refused():
         isl_affinity_loss(x, bank, torch.arange(4), temperature=0)
     with pytest.raises(SsmlError, match="logits"):
         isl_generator_loss(torch.randn(4, 2), torch.randn(4))
+
+
+def test_without_hpe_is_hard_positive_weight_zero_and_removes_only_that_term():
+    """The ISL paper's "ISL w/o HPE" row: the loss is linear in the weight of the hard-positive term, so weight 0
+    leaves exactly the affinity loss, and anchors without mined positives never see that term."""
+    x, bank = _unit(4, 6, 2), _unit(10, 6, 3)
+    index, positives = torch.tensor([0, 1, 2, 3]), torch.tensor([[5, 6], [-1, -1], [7, -1], [-1, -1]])
+    loss = {lam: isl_affinity_loss(x, bank, index, positives, 0.1, lam) for lam in (0.0, 0.5, 1.0)}
+    kl = loss[1.0] - loss[0.0]
+    assert kl > 0  # the term is there (a KL divergence) and only weight 0 removes it
+    torch.testing.assert_close(loss[0.5] - loss[0.0], 0.5 * kl)
+    torch.testing.assert_close(loss[0.0], _reference(x, bank, index, positives, 0.1, 0.0))
+    alone = torch.full((4, 2), -1)
+    torch.testing.assert_close(isl_affinity_loss(x, bank, index, alone, 0.1, 0.5),
+                               isl_affinity_loss(x, bank, index, alone, 0.1, 0.0))

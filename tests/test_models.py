@@ -27,7 +27,8 @@ def empty_hub(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name, dim, px, spatial", [
     ("convnet4", 256, 48, 3), ("googlenet", 1024, 32, 1), ("resnet18", 512, 64, 2),
-    ("resnet18_cifar", 512, 32, 4), ("resnet50", 2048, 64, 2), ("resnet101", 2048, 64, 2)])
+    ("resnet18_cifar", 512, 32, 4), ("resnet50", 2048, 64, 2), ("resnet101", 2048, 64, 2),
+    ("resnet50_cifar", 2048, 32, 4), ("alexnet_cifar", 1024, 32, 1)])
 def test_backbone_map_and_embedding_shapes(name, dim, px, spatial):
     model = build_model(name, embedding_size=16).eval()
     x = torch.randn(2, 3, px, px)
@@ -37,6 +38,35 @@ def test_backbone_map_and_embedding_shapes(name, dim, px, spatial):
     assert model.feature_dim == dim and feat.shape == (2, dim)
     assert emb.shape == (2, 16) and model.embedding_dim == 16
     torch.testing.assert_close(emb.norm(dim=1), torch.ones(2))
+
+
+@pytest.mark.parametrize("name, channels, spatial", [("alexnet_cifar", 256, 4), ("resnet18_cifar", 512, 4),
+                                                     ("resnet50_cifar", 2048, 4)])
+def test_conv5_features_of_the_cifar_backbones(name, channels, spatial):
+    from ssml_lib.models.backbones import conv5_features
+
+    model = build_model(name, pooling="avg", embedding_size=16).eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        avg, flat = conv5_features(model.backbone, x), conv5_features(model.backbone, x, "flatten")
+        fmap = model.backbone.conv5(x) if name == "alexnet_cifar" else model.backbone(x)
+    assert fmap.shape == (3, channels, spatial, spatial)
+    assert avg.shape == (3, channels) and flat.shape == (3, channels * spatial * spatial)
+    torch.testing.assert_close(avg, fmap.mean(dim=(2, 3)))
+    with pytest.raises(ConfigError, match="conv5 pooling"):
+        conv5_features(model.backbone, x, "max")
+
+
+def test_alexnet_cifar_has_the_official_layer_sizes():
+    trunk = build_model("alexnet_cifar", embedding_size=128).backbone
+    convs = [m for m in trunk.features if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (3, 64, (3, 3), (1, 1)), (64, 192, (3, 3), (1, 1)), (192, 384, (3, 3), (1, 1)), (384, 256, (3, 3), (1, 1)),
+        (256, 256, (3, 3), (1, 1))]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in trunk.features) == 3
+    fcs = [m for m in trunk.fc if isinstance(m, nn.Linear)]
+    assert [(f.in_features, f.out_features) for f in fcs] == [(4096, 1024), (1024, 1024)]
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in trunk.fc) == 2
 
 
 @pytest.mark.parametrize("name, cls, kwargs", [("resnet18", tvm.resnet18, {}),

@@ -49,3 +49,44 @@ def test_rendered_caption_is_the_papers():
     """``render_table`` takes the caption after the source's first ", ": the title must not hold one."""
     source = load_reference(TABLE)["source"].iloc[0]
     assert source.split(", ", 1)[-1] == "Table 1: kNN accuracy (%) on CIFAR-10 dataset."
+
+
+# The ISL paper's Table 1, read again from its table lines when this test was written: (metric, architecture,
+# row) -> the printed CIFAR-10, CIFAR-100, SVHN cells.
+ISL = "paper_isl_table1"
+ISL_PRINTED = {
+    ("kNN", "alexnet", "ISL w/o HPE"): ["81.1", "49.2", "91.0"], ("kNN", "alexnet", "ISL"): ["82.8", "50.3", "91.8"],
+    ("kNN", "resnet18", "ISL w/o HPE"): ["87.0", "52.1", "93.9"], ("kNN", "resnet18", "ISL"): ["87.8", "54.7", "94.2"],
+    ("kNN", "resnet50", "ISL w/o HPE"): ["88.3", "56.7", "94.0"], ("kNN", "resnet50", "ISL"): ["88.9", "58.1", "94.5"],
+    ("LC_conv5", "alexnet", "ISL"): ["85.8", "60.1", "93.9"],
+    ("LC_conv5", "resnet18", "ISL w/o HPE"): ["89.2", "61.1", "94.4"],
+    ("LC_conv5", "resnet18", "ISL"): ["90.7", "63.5", "94.5"],
+    ("LC_conv5", "resnet50", "ISL w/o HPE"): ["91.0", "63.0", "94.9"],
+    ("LC_conv5", "resnet50", "ISL"): ["91.5", "65.9", "95.2"],
+}
+
+
+def test_isl_table1_shape_columns_and_values():
+    df = load_reference(ISL)
+    assert list(df.columns) == COLUMNS and (df["table"] == ISL).all() and (df["method"] == "isl").all()
+    got: dict = {}
+    for _, r in df.iterrows():
+        arch, _, hpe = r["setting"].partition("/")
+        assert hpe in ("", "no_hpe") and r["paper_label"] == ("ISL w/o HPE" if hpe else "ISL")
+        got.setdefault((r["metric"], arch, r["paper_label"]), []).append((r["dataset"], r["printed"]))
+    assert {k: [p for _, p in v] for k, v in got.items()} == ISL_PRINTED
+    assert all([d for d, _ in v] == ["cifar10", "cifar100", "svhn"] for v in got.values())
+    assert (df["printed"].astype(float) == df["value"]).all() and (df["unit"] == "percent").all()
+    assert not df.duplicated(["method", "dataset", "metric", "setting"]).any()
+    assert df["source"].str.startswith("the ISL paper (Wang et al., ICCV 2021").all()
+    assert (df["source"].str.contains("Weighted NN / FC") == (df["metric"] == "kNN")).all()
+
+
+def test_isl_table1_agrees_with_what_the_paper_says():
+    v = load_reference(ISL).set_index(["dataset", "metric", "setting"])["value"]
+    for (dataset, metric, setting), value in v.items():
+        if setting.endswith("/no_hpe"):  # "the HPE strategy also increases the accuracy"
+            assert v[(dataset, metric, setting.split("/")[0])] >= value
+    for dataset in ("cifar10", "cifar100", "svhn"):  # deeper networks score higher, in both protocols
+        for metric in ("kNN", "LC_conv5"):
+            assert v[(dataset, metric, "alexnet")] < v[(dataset, metric, "resnet18")] < v[(dataset, metric, "resnet50")]

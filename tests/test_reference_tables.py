@@ -24,9 +24,10 @@ EXPECTED = {  # table: (methods, metrics, datasets)
     "table9_gldv2_scratch": (SSL3, MAPS, ["roxford5k", "rparis6k"]),
     "table10_cost": (SSL3, ["gpu_hours"], ["cub200", "cars196", "sop", "gldv2_6pct"]),
 }
-PAPER_TABLES = ["paper_spreading_table1_cifar10"]  # the method papers' own tables (tests/test_reference_paper_tables.py)
+# the method papers' own tables (tests/test_reference_paper_tables.py, tests/test_reference_paper_insclr.py)
+PAPER_TABLES = ["paper_spreading_table1_cifar10", "paper_isl_table1"]
 PAPER_TABLES += ["paper_insclr_table3_revisited", "paper_insclr_table4_oxford_paris",
-                 "paper_insclr_table5_gldv2_retrieval"]  # tests/test_reference_paper_insclr.py checks them
+                 "paper_insclr_table5_gldv2_retrieval"]
 COLUMNS = ["table", "method", "paper_label", "dataset", "metric", "value", "printed", "unit", "setting", "source"]
 
 

@@ -284,6 +284,36 @@ seed = None  # None: 0''',
         call="from ssml_lib.experiments.paper_cifar import run_paper_cifar_notebook\n"
              "from ssml_lib.experiments.figures import show_figures\n\n"
              "result = run_paper_cifar_notebook(globals())"),
+    "paper_isl_table1": dict(
+        intro="""# The ISL paper's Table 1: kNN and linear-classifier accuracy on CIFAR-10, CIFAR-100 and SVHN
+
+From the method paper of ISL (Wang et al., ICCV 2021, "Instance Similarity Learning for Unsupervised Feature
+Representation"): Table 1, the top-1 accuracy of AlexNet, ResNet18 and ResNet50 trained without labels, by the
+weighted kNN classifier on the FC (128-d embedding) features and by a linear classifier on the conv5 features.
+One run covers one dataset and one architecture. Rows: `pretrained` (the untrained network, the paper's Random),
+`npsoftmax` (Wu et al.'s memory-bank softmax, the paper's Instance), `isl_no_hpe` (ISL without the hard-positive
+enhancement term, "ISL w/o HPE") and `isl`. Our copy of the paper keeps the numbers of its two ISL rows only.
+
+- More rows, another set: `papermill notebooks/paper_isl_table1.ipynb out.ipynb -p method '["pretrained", "npsoftmax", "isl_no_hpe", "isl"]' -p dataset svhn -p standin_size default`
+- Paper scale: add `-p paper_scale True -p data_root /data -p backbone resnet18` (each row reads `params/paper_isl_table1/<row>.yaml`)
+
+With no `data_root` the notebook runs on the embedded **stand-in** (a synthetic set in the real layout, a convnet4,
+a few CPU epochs; by default the tiny stand-in, well under a minute on 2 CPU cores), labelled as such: its numbers
+are not comparable with the paper's. Results go to `runs/results/standin-<size>/` (git-ignored); real runs to
+`results/`.""",
+        params='''method = ["pretrained", "isl"]  # rows: pretrained (Random), npsoftmax (Instance), isl_no_hpe, isl
+dataset = "cifar10"  # cifar10, cifar100 or svhn
+backbone = "alexnet"  # the paper's architecture (its rows; the network at paper scale): alexnet, resnet18, resnet50
+network = None  # None: the architecture's CIFAR network at paper scale, convnet4 on the stand-in; or a backbone name
+epochs = None  # per ISL round; None: 2 on the stand-in (1 at "tiny"), the params file's 200 at paper scale
+paper_scale = False  # True (needs data_root): each row reads params/paper_isl_table1/<row>.yaml
+data_root = None  # None: the embedded stand-in; else the folder holding the dataset's torchvision files
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds) or "default" (minutes a row on a 2-core CPU)
+device = None  # "auto", "cpu" or "cuda"; None: "auto"
+seed = None  # None: 0''',
+        call="from ssml_lib.experiments.paper_isl import run_paper_isl_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_paper_isl_notebook(globals())"),
 }
 
 

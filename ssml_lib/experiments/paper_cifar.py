@@ -8,7 +8,8 @@ and ``triplet_hard``. The paper's other rows (DeepCluster, Exemplar CNN) show it
 
 Settings, later layers winning: the method's code defaults; on the stand-in :data:`STANDIN` (and
 :data:`TINY`), at paper scale ``params/paper_spreading_table1_cifar10/<row>.yaml`` (real data only); then the
-notebook's ``epochs``, ``device`` and ``seed``. Unknown names are refused before any work.
+notebook's ``epochs``, ``device`` and ``seed``. Unknown names are refused before any work. :class:`PaperTable`
+holds what differs between such tables; the ISL paper's Table 1 (``paper_isl``) resolves its rows the same way.
 """
 from __future__ import annotations
 
@@ -52,6 +53,30 @@ MODEL_DEFAULTS = dict(backbone="resnet18_cifar", embedding_size=128, knn_k=200, 
 FILE_ONLY = ("method", "paper_row")
 
 
+@dataclasses.dataclass(frozen=True)
+class PaperTable:
+    """What differs between the small-image tables of the method papers (this one; ``paper_isl``)."""
+    name: str
+    rows: Mapping[str, tuple[str, dict, str]]  # row -> (registry method, fixed method settings, reference setting)
+    standin: Mapping[str, Any]  # the stand-in recipe of every row
+    tiny: Mapping[str, Any]  # over it at standin_size tiny
+    model_defaults: Mapping[str, Any]  # the model/eval keys and their defaults
+    needs: str  # what paper scale needs, for its refusal without data_root
+    standin_method: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per method
+
+    @property
+    def params_dir(self) -> Path:
+        return REPO_ROOT / "params" / self.name
+
+    def params_file(self, row: str) -> Path:
+        return self.params_dir / f"{row}.yaml"
+
+
+SPREADING = PaperTable(TABLE, ROWS, STANDIN, TINY, MODEL_DEFAULTS,
+                       "(ResNet18, 200 epochs) and needs the real CIFAR-10: pass data_root (the folder holding "
+                       "cifar-10-batches-py/).")
+
+
 def standin_milestones(epochs: int) -> list[int]:
     """The paper's milestones (0.6 and 0.8 of 200 epochs) scaled to ``epochs``: [2] for 3, [3, 4] for 5."""
     return sorted({max(1, round(0.6 * epochs)), max(1, round(0.8 * epochs))})
@@ -69,7 +94,8 @@ def params_file(row: str) -> Path:
     return PARAMS_DIR / f"{row}.yaml"
 
 
-def _split(method: str, values: Mapping[str, Any], where: str) -> tuple[dict, dict, dict]:
+def _split(method: str, values: Mapping[str, Any], where: str,
+           table: PaperTable = SPREADING) -> tuple[dict, dict, dict]:
     """(method config keys, TrainConfig keys, model/eval keys) of ``values``; anything else is refused."""
     from ..methods.schedule import method_config_class
 
@@ -81,36 +107,39 @@ def _split(method: str, values: Mapping[str, Any], where: str) -> tuple[dict, di
             out[0][key] = value
         elif key in train:
             out[1][key] = value
-        elif key in MODEL_KEYS:
+        elif key in table.model_defaults:
             out[2][key] = value
         elif key not in FILE_ONLY:
-            raise ConfigError(f"unknown parameter {key!r} ({where}) for the {method!r} row of {TABLE}. Valid: "
-                              f"{', '.join(sorted(names | train | set(MODEL_KEYS)))}.")
+            raise ConfigError(f"unknown parameter {key!r} ({where}) for the {method!r} row of {table.name}. Valid: "
+                              f"{', '.join(sorted(names | train | set(table.model_defaults)))}.")
     return out
 
 
 def resolve_row(row: str, *, data_root: Optional[str] = None, paper_scale: bool = False,
-                standin_size: str = "default", overrides: Optional[Mapping[str, Any]] = None) -> Row:
-    """The checked settings of one row (see the module docstring for the layers)."""
+                standin_size: str = "default", overrides: Optional[Mapping[str, Any]] = None,
+                table: PaperTable = SPREADING) -> Row:
+    """The checked settings of one row of ``table`` (see the module docstring for the layers)."""
     from ..methods.schedule import method_config, train_config
 
-    if row not in ROWS:
-        raise ConfigError(f"unknown row {row!r} of {TABLE}; the rows are: {', '.join(ROWS)}.")
-    method, fixed, setting = ROWS[row]
+    if row not in table.rows:
+        raise ConfigError(f"unknown row {row!r} of {table.name}; the rows are: {', '.join(table.rows)}.")
+    method, fixed, setting = table.rows[row]
+    path = table.params_file(row)
     if paper_scale and data_root is None:
-        raise ConfigError(f"paper_scale runs {params_file(row).name} (ResNet18, 200 epochs) and needs the real "
-                          "CIFAR-10: pass data_root (the folder holding cifar-10-batches-py/).")
+        raise ConfigError(f"paper_scale runs {path.name} {table.needs}")
     if paper_scale:
-        values = yaml.safe_load(params_file(row).read_text(encoding="utf-8")) or {}
-        if values.get("paper_row") != f"{TABLE}/{row}" or values.get("method") != method:
-            raise ConfigError(f"{params_file(row)} names another row ({values.get('paper_row')!r}).")
-        layers = [(values, str(params_file(row)))]
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if values.get("paper_row") != f"{table.name}/{row}" or values.get("method") != method:
+            raise ConfigError(f"{path} names another row ({values.get('paper_row')!r}).")
+        layers = [(values, str(path))]
     else:
-        layers = [(STANDIN, "the stand-in recipe")] + ([(TINY, "standin_size tiny")] if standin_size == "tiny" else [])
+        layers = [(table.standin, "the stand-in recipe"), (table.standin_method.get(method, {}),
+                                                           f"the stand-in recipe of {method}")]
+        layers += [(table.tiny, "standin_size tiny")] if standin_size == "tiny" else []
     layers.append(({k: v for k, v in dict(overrides or {}).items() if v is not None}, "the notebook's parameters"))
-    mcfg, tcfg, model = dict(fixed), {}, dict(MODEL_DEFAULTS)
+    mcfg, tcfg, model = dict(fixed), {}, dict(table.model_defaults)
     for values, where in layers:
-        m, t, o = _split(method, values, where)
+        m, t, o = _split(method, values, where, table)
         mcfg.update(m), tcfg.update(t), model.update(o)
     mcfg.update(fixed)  # the row is what it names (e.g. triplet_hard mines hard negatives)
     if not paper_scale and "milestones" not in tcfg:
@@ -123,18 +152,18 @@ def resolve_row(row: str, *, data_root: Optional[str] = None, paper_scale: bool 
                train_cfg=train_config(method, tcfg), model=model)
 
 
-def _as_rows(method: Any) -> list[str]:
+def _as_rows(method: Any, rows: Mapping[str, Any] = ROWS) -> list[str]:
     """A row name or a list of them; papermill's ``-p method '["a", "b"]'`` arrives as the JSON text."""
     if isinstance(method, str) and method.startswith("["):
         method = coerce_value(method)
     rows = [method] if isinstance(method, str) else list(method or [])
     if not rows:
-        raise ConfigError(f"method names no row; use one or a list of: {', '.join(ROWS)}.")
+        raise ConfigError(f"method names no row; use one or a list of: {', '.join(rows)}.")
     return rows
 
 
 @contextmanager
-def _one_thread(on: bool) -> Iterator[None]:
+def one_thread(on: bool) -> Iterator[None]:
     """The stand-in's small convolutions on one CPU thread: on a shared 2-core CPU a convnet4 step of 128 images at
     32 px took 0.28 s on one thread and 1.34 s on two (the test suite sets one thread for the same reason)."""
     before = torch.get_num_threads()
@@ -166,7 +195,7 @@ def run_paper_cifar_notebook(params: Mapping[str, Any]):
     for row in rows:
         start = time.perf_counter()
         folder = runs_dir() / TABLE / kind / f"{row.name}-{row_digest(row, train_set.data_id)}"
-        with _one_thread(standin and (row.train_cfg.device == "cpu" or not torch.cuda.is_available())):
+        with one_thread(standin and (row.train_cfg.device == "cpu" or not torch.cuda.is_available())):
             history = train_row(row, train_set, test_set, folder, standin=standin)
         results.append(evaluate_row(row, history, time.perf_counter() - start))
         print(f"{row.name}: kNN top-1 {results[-1]['knn_top1']:.1f}% after {results[-1]['epochs']} epochs "

@@ -3,7 +3,7 @@ provenance, and Figure 3 (kNN accuracy per epoch), labelled stand-in where it is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -21,14 +21,16 @@ def _tidy(result: Mapping[str, Any]) -> dict:
             "setting": result["setting"], "epochs": result["epochs"]}
 
 
-def _write(table: str, method: str, results: Sequence[Mapping], standin: bool, size: str | None,
-           params: Mapping[str, Any]) -> None:
-    """``<method>.csv/.json`` in the table's result folder; rows of this method's other settings (e.g. plain
-    and hard triplet, trained by separate calls) are kept."""
-    mine = pd.DataFrame([_tidy(r) for r in results])
+def write_rows(table: str, method: str, results: Sequence[Mapping], standin: bool, size: str | None,
+               params: Mapping[str, Any], tidy: Callable[[Mapping], list[dict]] = lambda r: [_tidy(r)]) -> None:
+    """``<method>.csv/.json`` in the table's result folder; rows of this method's other settings, datasets or
+    metrics (e.g. plain and hard triplet, trained by separate calls) are kept."""
+    mine = pd.DataFrame([t for r in results for t in tidy(r)])
+    keys = ["dataset", "metric", "setting"]
     try:
         old = load_results(table, standin=standin, size=size)
-        old = old[(old["method"] == method) & ~old["setting"].isin(mine["setting"])]
+        old = old[old["method"] == method]
+        old = old[~old[keys].apply(tuple, axis=1).isin(set(mine[keys].apply(tuple, axis=1)))]
     except Exception:  # noqa: BLE001 - no earlier results, or unreadable ones: start afresh
         old = pd.DataFrame()
     keep = [c for c in ("dataset", "metric", "value", "setting", "epochs") if c in old.columns]
@@ -39,7 +41,8 @@ def _write(table: str, method: str, results: Sequence[Mapping], standin: bool, s
     write_results(table, method, rows.drop(columns=["method"], errors="ignore"), prov)
 
 
-def plot_knn_curves(results: Sequence[Mapping], *, standin: bool) -> Figure:
+def plot_knn_curves(results: Sequence[Mapping], *, standin: bool,
+                    title: str = "Figure 3: kNN accuracy per epoch, CIFAR-10") -> Figure:
     """Figure 3: weighted kNN top-1 accuracy (%) against the epoch, one line per row (epoch 0: untrained)."""
     from matplotlib.ticker import MaxNLocator
 
@@ -54,7 +57,7 @@ def plot_knn_curves(results: Sequence[Mapping], *, standin: bool) -> Figure:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch (0: before training)")
     ax.set_ylabel("kNN accuracy (%)")
-    ax.set_title("Figure 3: kNN accuracy per epoch, CIFAR-10" + (f"\n{STANDIN_LABEL}" if standin else ""),
+    ax.set_title(title + (f"\n{STANDIN_LABEL}" if standin else ""),
                  fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -79,7 +82,7 @@ def table(name: str, results: Sequence[Mapping], standin: bool) -> pd.DataFrame:
 def report(name: str, results: Sequence[Mapping], *, standin: bool, size: str | None, base: Path,
            params: Mapping[str, Any]) -> FigureResult:
     for method in dict.fromkeys(r["method"] for r in results):
-        _write(name, method, [r for r in results if r["method"] == method], standin, size, params)
+        write_rows(name, method, [r for r in results if r["method"] == method], standin, size, params)
     fig = plot_knn_curves(results, standin=standin)
     png = save_figure(fig, base / "figures" / f"{name}_fig3.png")
     curves = pd.DataFrame([{"row": r["row"], **p} for r in results for p in r["curve"]])

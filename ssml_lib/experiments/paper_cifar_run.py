@@ -1,18 +1,20 @@
-"""One row of the Spreading paper's CIFAR-10 table: open the data, train with ``fit_method``, score every epoch
-with the weighted kNN classifier (used by :mod:`ssml_lib.experiments.paper_cifar`)."""
+"""One row of a method paper's small-image table (CIFAR-10/100, SVHN): open the data, train with ``fit_method``,
+score every epoch with the weighted kNN classifier (used by :mod:`~ssml_lib.experiments.paper_cifar` and
+:mod:`~ssml_lib.experiments.paper_isl`)."""
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
 from ..config import Config
 from ..data import open_torchvision_dataset
 from ..data.standin import default_standin_root, make_standin, read_standin_marker
+from ..data.torchvision_sets import TORCHVISION_SETS
 from ..data.transforms import cifar_transform
 from ..engine.config import TrainConfig
 from ..eval.knn_classifier import weighted_knn_accuracy
@@ -41,19 +43,24 @@ def row_digest(row: Row, data_id: str = "") -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def open_cifar10(data_root: Optional[str], size: str = "default", seed: int = 0):
-    """(train, test, standin): the real CIFAR-10 under ``data_root``, or the stand-in (written on first use).
-    ``train.data_id`` names the data: the stand-in's content hash, or the real folder."""
+def open_small(dataset: str, data_root: Optional[str], size: str = "default", seed: int = 0):
+    """(train, test, standin): the real ``dataset`` (cifar10, cifar100, svhn) under ``data_root``, or its stand-in
+    (written on first use). ``train.data_id`` names the data: the stand-in's content hash, or the real folder."""
+    folder = TORCHVISION_SETS[dataset][0]  # '' for SVHN: torchvision reads its files from the root itself
     if data_root is None:
-        top = make_standin("cifar10", default_standin_root(size, seed), size, seed)
-        root = top.parent
+        top = make_standin(dataset, default_standin_root(size, seed), size, seed)
+        root = top.parent if folder else top
     else:
         root = Path(data_root)
-    train = open_torchvision_dataset("cifar10", root, "train")
-    test = open_torchvision_dataset("cifar10", root, "test")
-    marker = read_standin_marker(Path(train.root) / "cifar-10-batches-py")
+    train = open_torchvision_dataset(dataset, root, "train")
+    test = open_torchvision_dataset(dataset, root, "test")
+    marker = read_standin_marker(Path(train.root) / folder)
     train.data_id = marker["content_sha256"] if marker else str(Path(train.root).resolve())
     return train, test, marker is not None
+
+
+def open_cifar10(data_root: Optional[str], size: str = "default", seed: int = 0):
+    return open_small("cifar10", data_root, size, seed)
 
 
 def _device(cfg: TrainConfig) -> torch.device:
@@ -77,12 +84,15 @@ def knn_top1(method, train_view, test_view, k: int, temperature: float, device, 
     return 100.0 * acc
 
 
-def train_row(row: Row, train_set, test_set, out_dir: Path, *, standin: bool) -> list[dict]:
-    """Train ``row`` into ``out_dir`` and return its per-epoch records, epoch 0 = the untrained network."""
-    from ..methods.schedule import build_method, fit_method
+def train_row(row: Row, train_set, test_set, out_dir: Path, *, standin: bool,
+              final_eval: Optional[Callable[[torch.nn.Module, Any, Any, torch.device], dict]] = None) -> list[dict]:
+    """Train ``row`` into ``out_dir`` and return its per-epoch records, epoch 0 = the untrained network; epochs
+    count the backbone's training only (ISL's GAN stages leave it as it is). ``final_eval(model, train_view,
+    test_view, device)`` adds its scores of the trained network to the last record."""
+    from ..methods.schedule import build_method
     from ..models import build_model
 
-    test_tf, train_tf = cifar_transform(False), cifar_transform(True)
+    test_tf, train_tf = cifar_transform(False), cifar_transform(True, flip=row.model.get("train_flip", True))
     train_view, test_view = Transformed(train_set, test_tf), Transformed(test_set, test_tf)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(row.train_cfg.seed)
@@ -93,17 +103,32 @@ def train_row(row: Row, train_set, test_set, out_dir: Path, *, standin: bool) ->
     start = build_method(row.method, model, row.method_cfg, train_transform=train_tf, test_transform=test_tf,
                          seed=row.train_cfg.seed).to(device)
     history = [{"epoch": 0, "knn_top1": knn_top1(start, train_view, test_view, k, temp, device, num_workers=workers)}]
-    if row.method == "pretrained":
-        return history
+    if row.method != "pretrained":
+        history += _fit(row, model, train_set, train_tf, test_tf, train_view, test_view, out_dir, standin)
+    if final_eval is not None:
+        history[-1].update(final_eval(model.to(device), train_view, test_view, device))
+    return history
+
+
+def _fit(row: Row, model, train_set, train_tf, test_tf, train_view, test_view, out_dir: Path, standin: bool):
+    from ..methods.schedule import fit_method
+
+    k, temp, workers = row.model["knn_k"], row.model["knn_temperature"], row.train_cfg.num_workers
 
     def eval_fn(method, ctx) -> dict[str, Any]:
+        if getattr(method, "kind_round", ("backbone",))[0] == "gan":  # ISL's GAN stage: the backbone is frozen
+            return {}
         return {"knn_top1": knn_top1(method, train_view, test_view, k, temp, ctx.device, num_workers=workers)}
 
     run = fit_method(row.method, model=model, train_set=train_set, method_cfg=row.method_cfg,
                      train_cfg=row.train_cfg, out_dir=out_dir, train_transform=train_tf, test_transform=test_tf,
                      eval_fn=eval_fn, progress=False, standin=standin)
+    history: list[dict] = []
     for stage in run.stages:
-        history += [{"epoch": r["epoch"] + 1, "knn_top1": r.get("knn_top1"), "loss": r.get("loss"),
+        if stage.name.endswith("_gan"):  # ISL: the GAN trains on a frozen backbone
+            continue
+        done = history[-1]["epoch"] if history else 0
+        history += [{"epoch": done + r["epoch"] + 1, "knn_top1": r.get("knn_top1"), "loss": r.get("loss"),
                      "wall_s": r.get("wall_s")} for r in stage.history if not r.get("partial")]
     return history
 

@@ -63,6 +63,44 @@ class ResNetTrunk(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
+class AlexNetCifarTrunk(nn.Module):
+    """The small-image AlexNet of the ISL code (32 px in): five 3x3 conv-BN-ReLU layers (64-192-384-256-256, max-pool
+    after the 1st, 2nd and 5th: conv5 is 256 x 4 x 4), then two fully connected layers (4096 -> 1024 -> 1024, each
+    with BatchNorm and ReLU). ``forward`` returns the second FC output as a (B, 1024, 1, 1) map, so pooling is a no-op
+    and the embedding head is the code's 128-d projection; :meth:`conv5` is the last conv map (for the linear probe).
+    """
+
+    def __init__(self, width: int = 1024):
+        super().__init__()
+        layers, prev = [], 3
+        for i, out in enumerate((64, 192, 384, 256, 256)):
+            layers += [nn.Conv2d(prev, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            if i in (0, 1, 4):
+                layers.append(nn.MaxPool2d(2, 2))
+            prev = out
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Sequential(nn.Linear(256 * 4 * 4, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
+                                nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True))
+        self.out_channels = width
+
+    def conv5(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).flatten(1))[:, :, None, None]
+
+
+def conv5_features(backbone: nn.Module, x: torch.Tensor, pool: str = "avg") -> torch.Tensor:
+    """The last convolutional map of ``backbone`` (AlexNet's conv5, ResNet's layer4 = conv5_x) as one vector per
+    image: its global average (``avg``) or the whole map flattened (``flatten``)."""
+    fmap = backbone.conv5(x) if hasattr(backbone, "conv5") else backbone(x)
+    if pool == "avg":
+        return fmap.mean(dim=(2, 3))
+    if pool == "flatten":
+        return fmap.flatten(1)
+    raise ConfigError(f"unknown conv5 pooling {pool!r}; use 'avg' or 'flatten'")
+
+
 _GOOGLENET_ORDER = ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
                     "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4",
                     "inception5a", "inception5b")
@@ -110,6 +148,8 @@ BACKBONES: dict[str, BackboneSpec] = {
     "resnet18": BackboneSpec(lambda **_: ResNetTrunk(tvm.resnet18()), 512,
                              "ResNet18_Weights.IMAGENET1K_V1", ("fc.",)),
     "resnet18_cifar": BackboneSpec(lambda **_: ResNetTrunk(tvm.resnet18(), cifar_stem=True), 512, None, ("fc.",)),
+    "resnet50_cifar": BackboneSpec(lambda **_: ResNetTrunk(tvm.resnet50(), cifar_stem=True), 2048, None, ("fc.",)),
+    "alexnet_cifar": BackboneSpec(lambda **_: AlexNetCifarTrunk(), 1024),
     "resnet50": BackboneSpec(lambda **_: ResNetTrunk(tvm.resnet50()), 2048,
                              "ResNet50_Weights.IMAGENET1K_V1", ("fc.",)),
     "resnet101": BackboneSpec(lambda **_: ResNetTrunk(tvm.resnet101()), 2048,

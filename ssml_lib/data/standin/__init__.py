@@ -16,6 +16,7 @@ from typing import Callable
 from ...errors import ConfigError, DatasetError
 from ...paths import standin_root
 from .cifar import write_cifar10
+from .cifar100_svhn import write_cifar100, write_svhn
 from .dml import write_cars, write_cub, write_sop
 from .imagefolder import write_imagenet
 from .landmarks import write_gldv2, write_revisited, write_revisitop1m
@@ -38,6 +39,8 @@ LAYOUTS: dict[str, tuple[str, Callable]] = {
     "flickr100k": ("flickr100k", write_flickr100k),
     "gldv2_retrieval": ("gldv2_retrieval", write_gldv2_retrieval),
     "cifar10": ("cifar-10-batches-py", write_cifar10),
+    "cifar100": ("cifar-100-python", write_cifar100),
+    "svhn": ("svhn", write_svhn),  # torchvision reads the .mat files from this folder itself
 }
 STANDIN_NAMES = tuple(LAYOUTS)
 
@@ -60,7 +63,7 @@ def make_standin(name: str, root: str | os.PathLike, size: str | StandinSize = "
     """Write the stand-in ``name`` in its real layout under ``root``; return the dataset's top folder.
 
     ``name``: cub200, cars196, sop, gldv2, roxford5k, rparis6k, revisitop1m, imagenet, oxford5k, paris6k,
-    flickr100k, gldv2_retrieval, cifar10. ``size``: a key of
+    flickr100k, gldv2_retrieval, cifar10, cifar100, svhn. ``size``: a key of
     ``SIZES`` ('tiny', 'default') or a size dataclass of that dataset's kind.
     """
     _check(name, root, seed)

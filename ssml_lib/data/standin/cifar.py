@@ -31,28 +31,31 @@ def to_cifar_row(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img.transpose(2, 0, 1)).reshape(-1)
 
 
-def _render(split: str, seed: int, label: int, k: int, px: int, habitats: HabitatPool) -> np.ndarray:
-    rng = stable_rng("image", "cifar10", seed, label, split, k)
-    img, _ = render_view(object_class("cifar10", label + 1), VIEWS["dml"], rng, px, px, habitats)
+def _render(namespace: str, split: str, seed: int, label: int, k: int, px: int, habitats: HabitatPool) -> np.ndarray:
+    rng = stable_rng("image", namespace, seed, label, split, k)
+    img, _ = render_view(object_class(namespace, label + 1), VIEWS["dml"], rng, px, px, habitats)
     return img
 
 
-def _split(split: str, per_class: int, seed: int, px: int, habitats: HabitatPool):
-    labels = np.repeat(np.arange(10), per_class)
-    counters = np.zeros(10, dtype=int)
-    order = stable_rng("order", "cifar10", seed, split).permutation(labels.size)
-    rows, ys, names = [], [], []
+def render_split(split: str, per_class: int, seed: int, px: int, habitats: HabitatPool, *,
+                 namespace: str = "cifar10", names: tuple[str, ...] = LABEL_NAMES):
+    """(rows (N, 3 px px) uint8, labels, file names) of one split, ``per_class`` images of each class, shuffled."""
+    classes = len(names)
+    labels = np.repeat(np.arange(classes), per_class)
+    counters = np.zeros(classes, dtype=int)
+    order = stable_rng("order", namespace, seed, split).permutation(labels.size)
+    rows, ys, files = [], [], []
     for i in order:
         label = int(labels[i])
         k = int(counters[label])
         counters[label] += 1
-        rows.append(to_cifar_row(_render(split, seed, label, k, px, habitats)))
+        rows.append(to_cifar_row(_render(namespace, split, seed, label, k, px, habitats)))
         ys.append(label)
-        names.append(f"{LABEL_NAMES[label]}_{split}_{k:05d}.png")
-    return np.stack(rows).astype(np.uint8), ys, names
+        files.append(f"{names[label]}_{split}_{k:05d}.png")
+    return np.stack(rows).astype(np.uint8), ys, files
 
 
-def _dump(path: Path, obj: dict) -> None:
+def dump_pickle(path: Path, obj: dict) -> None:
     path.write_bytes(pickle.dumps(obj, protocol=PICKLE_PROTOCOL))
 
 
@@ -60,14 +63,15 @@ def write_cifar10(top: Path, size: CifarSize, seed: int) -> None:
     """``cifar-10-batches-py/``: data_batch_1..5, test_batch, batches.meta (see the module docstring)."""
     top.mkdir(parents=True, exist_ok=True)
     habitats = HabitatPool.for_dataset("cifar10", seed)
-    data, labels, names = _split("train", size.train_per_class, seed, size.image_px, habitats)
+    data, labels, names = render_split("train", size.train_per_class, seed, size.image_px, habitats)
     per_batch = len(labels) // 5
     for b in range(5):
         part = slice(b * per_batch, (b + 1) * per_batch if b < 4 else len(labels))
-        _dump(top / f"data_batch_{b + 1}", {"batch_label": f"training batch {b + 1} of 5", "labels": labels[part],
-                                            "data": data[part], "filenames": names[part]})
-    data, labels, names = _split("test", size.test_per_class, seed, size.image_px, habitats)
-    _dump(top / "test_batch", {"batch_label": "testing batch 1 of 1", "labels": labels, "data": data,
-                               "filenames": names})
-    _dump(top / "batches.meta", {"num_cases_per_batch": per_batch, "label_names": list(LABEL_NAMES),
-                                 "num_vis": 3 * size.image_px ** 2})
+        dump_pickle(top / f"data_batch_{b + 1}", {"batch_label": f"training batch {b + 1} of 5",
+                                                  "labels": labels[part], "data": data[part],
+                                                  "filenames": names[part]})
+    data, labels, names = render_split("test", size.test_per_class, seed, size.image_px, habitats)
+    dump_pickle(top / "test_batch", {"batch_label": "testing batch 1 of 1", "labels": labels, "data": data,
+                                     "filenames": names})
+    dump_pickle(top / "batches.meta", {"num_cases_per_batch": per_batch, "label_names": list(LABEL_NAMES),
+                                       "num_vis": 3 * size.image_px ** 2})

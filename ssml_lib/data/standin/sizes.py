@@ -76,7 +76,7 @@ class ImageFolderSize:
 
 @dataclass(frozen=True)
 class CifarSize:
-    """The stand-in CIFAR-10: ten classes, the same classes in training and test (the seen-category setting)."""
+    """The stand-in CIFAR-10/100 and SVHN: the same classes in training and test (the seen-category setting)."""
 
     train_per_class: int
     test_per_class: int
@@ -101,6 +101,8 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         "flickr100k": DistractorSize(30, (64, 48)),
         "gldv2_retrieval": GldRetrievalSize(6, (2, 6), 2, 30, 6, 48),
         "cifar10": CifarSize(12, 4),
+        "cifar100": CifarSize(2, 1),
+        "svhn": CifarSize(12, 4),
     },
     "default": {
         # CUB and Cars split their classes in halves (protocols §3.1-3.2), so train = test class count.
@@ -119,6 +121,9 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         "gldv2_retrieval": GldRetrievalSize(40, (3, 12), 3, 300, 60, 64),
         # 500 training and 200 test images: written in about 3 s; a CPU epoch of convnet4 in about 10 s.
         "cifar10": CifarSize(50, 20),
+        # 1,000 training and 400 test images over the 100 classes; SVHN as CIFAR-10
+        "cifar100": CifarSize(10, 4),
+        "svhn": CifarSize(50, 20),
     },
 }
 
@@ -127,7 +132,7 @@ SIZE_TYPES: dict[str, type] = {
     "rparis6k": RevisitedSize, "revisitop1m": DistractorSize, "imagenet": ImageFolderSize,
     "oxford5k": RevisitedSize, "paris6k": RevisitedSize, "flickr100k": DistractorSize,
     "gldv2_retrieval": GldRetrievalSize,
-    "cifar10": CifarSize,
+    "cifar10": CifarSize, "cifar100": CifarSize, "svhn": CifarSize,
 }
 
 
