@@ -128,3 +128,21 @@ def test_params_file_resolves_with_data_root_and_comments_every_value(path, tmp_
     other = next(r for r in ROWS[table] if r != row)
     with pytest.raises(ConfigError, match="paper-scale settings are for"):
         resolve_ablation_row(table, other, str(path), {"data_root": str(tmp_path)})
+
+
+def test_pretrained_row_runs_and_writes_under_the_ablation_table(tmp_path):
+    import json
+
+    from ssml_lib.experiments.paper_insclr_ablations_run import run_ablation_notebook
+
+    result = run_ablation_notebook(TABLE1, {"row": "pretrained", "standin_size": "tiny", "device": "cpu",
+                                            "output_dir": str(tmp_path), "params_file": None}, progress=False)
+    assert result.standin and result.method == "pretrained"
+    assert result.paths["csv"] == tmp_path / "standin" / TABLE1 / "pretrained.csv"
+    record = json.loads(result.paths["json"].read_text(encoding="utf-8"))
+    assert record["extra"]["ablation"]["paper_label"] == "ImageNet" and record["data"]["standin"] is True
+    ours = result.side_by_side[result.side_by_side["method"] == "pretrained"].set_index(["dataset", "metric"])
+    assert ours.loc[("roxford5k", "mAP_medium"), "paper"] == 23.0 and ours["ours"].notna().all()
+    assert "STAND-IN DATA" in result.markdown
+    with pytest.raises(ConfigError, match="give the row"):
+        run_ablation_notebook(TABLE1, {"standin_size": "tiny"})

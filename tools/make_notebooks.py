@@ -220,10 +220,9 @@ def _ablation(table: str, title: str, row: str, other: str) -> dict:
     rows = ", ".join(ROWS[table])
     return dict(intro=title + _ABLATION_RUN.format(table=table, other=other),
                 params=_ABLATION_PARAMS.format(row=row, rows=rows, table=table),
-                call="from ssml_lib.experiments.paper_insclr_ablations_run import run_ablation_notebook\n"
-                     "from ssml_lib.experiments import show\n\n"
+                call="from ssml_lib.experiments.paper_insclr_ablations_run import run_ablation_notebook, show_ablation\n\n"
                      f'result = run_ablation_notebook("{table}", globals())',
-                show="show(result)")
+                show="show_ablation(result)")
 
 
 FIGURES.update({

@@ -86,6 +86,18 @@ def run_ablation_notebook(table: str, namespace: Mapping[str, Any], *, progress:
     return run_ablation_row(table, row, params.pop("params_file", None), params, progress=progress)
 
 
+def show_ablation(result: RowResult) -> None:
+    """The row's paper label and settings, then its table (paper beside ours, stand-in label, provenance)."""
+    from IPython.display import Markdown, display
+
+    from .runner import show
+
+    a = result.info["ablation"]
+    settings = ", ".join(f"`{k}: {v}`" for k, v in a["settings"].items())
+    display(Markdown(f"Row `{a['row']}` = the paper's **{a['paper_label']}** ({a['what']}): {settings}"))
+    show(result)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", choices=sorted(ROWS))
