@@ -201,6 +201,7 @@ standin_size = "tiny"  # stand-in scale: "tiny" (seconds; tests) or "default" (m
 device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
 seed = None  # None: the params file's, else 0'''
 _ABLATION_RUN = """
+
 - Another row: `papermill notebooks/{table}.ipynb out.ipynb -p row {other}`
 - Every row: `python -m ssml_lib.experiments.paper_insclr_ablations_run {table}` (`--standin-size tiny`, `--rows a,b`)
 - Paper scale: `papermill notebooks/{table}.ipynb out.ipynb -p row {other} -p params_file params/{table}/{other}.yaml -p data_root /data`,
