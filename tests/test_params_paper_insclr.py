@@ -22,7 +22,8 @@ def path_of(table, method):
 
 
 def test_one_file_per_paper_row_and_no_other():
-    assert {(p.parent.name, p.stem) for p in PARAMS.glob("paper_insclr_*/*.yaml")} == set(ROWS)
+    found = {(p.parent.name, p.stem) for table in PAPER_TABLES for p in (PARAMS / table).glob("*.yaml")}
+    assert found == set(ROWS)
 
 
 @pytest.mark.parametrize("table,method", ROWS)

@@ -27,7 +27,8 @@ EXPECTED = {  # table: (methods, metrics, datasets)
 # the method papers' own tables (tests/test_reference_paper_tables.py, tests/test_reference_paper_insclr.py)
 PAPER_TABLES = ["paper_spreading_table1_cifar10", "paper_isl_table1"]
 PAPER_TABLES += ["paper_insclr_table3_revisited", "paper_insclr_table4_oxford_paris",
-                 "paper_insclr_table5_gldv2_retrieval"]
+                 "paper_insclr_table5_gldv2_retrieval", "paper_insclr_table1_ablation",
+                 "paper_insclr_table2_memory_mining"]
 COLUMNS = ["table", "method", "paper_label", "dataset", "metric", "value", "printed", "unit", "setting", "source"]
 
 

@@ -316,6 +316,55 @@ seed = None  # None: 0''',
              "result = run_paper_isl_notebook(globals())"),
 }
 
+_ABLATION_PARAMS = '''row = "{row}"  # the row: {rows}
+data_root = None  # None: the embedded stand-in; else the folder holding gldv2/, roxford5k/, rparis6k/
+params_file = None  # real data: "params/{table}/<row>.yaml" (the paper's scale; set row to the file's row)
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds; tests) or "default" (minutes on a 2-core CPU)
+device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
+seed = None  # None: the params file's, else 0'''
+_ABLATION_RUN = """
+
+- Another row: `papermill notebooks/{table}.ipynb out.ipynb -p row {other}`
+- Every row: `python -m ssml_lib.experiments.paper_insclr_ablations_run {table}` (`--standin-size tiny`, `--rows a,b`)
+- Paper scale: `papermill notebooks/{table}.ipynb out.ipynb -p row {other} -p params_file params/{table}/{other}.yaml -p data_root /data`,
+  or every row: `python -m ssml_lib.experiments.paper_insclr_ablations_run {table} --data-root /data`
+
+Each row is InsCLR with the settings the row names (its switches are printed with the results and recorded in
+the provenance; docs/paper_insclr_ablations.md maps every row). With no `data_root` the notebook runs on the
+embedded **stand-in** (synthetic GLDv2, rOxford5k and rParis6k in the real layouts, a convnet4 at 48 px, a
+few CPU steps a cycle; by default the tiny size, seconds a row), labelled as such: its numbers check the
+pipeline and are **not comparable** with the paper's. Stand-in results go to `runs/results/standin-<size>/`
+(git-ignored), real ones to `results/`, each with its provenance."""
+
+
+def _ablation(table: str, title: str, row: str, other: str) -> dict:
+    from ssml_lib.experiments.paper_insclr_ablations import ROWS
+
+    rows = ", ".join(ROWS[table])
+    return dict(intro=title + _ABLATION_RUN.format(table=table, other=other),
+                params=_ABLATION_PARAMS.format(row=row, rows=rows, table=table),
+                call="from ssml_lib.experiments.paper_insclr_ablations_run import run_ablation_notebook, show_ablation\n\n"
+                     f'result = run_ablation_notebook("{table}", globals())',
+                show="show_ablation(result)")
+
+
+FIGURES.update({
+    "paper_insclr_table1_ablation": _ablation("paper_insclr_table1_ablation", """# The InsCLR paper's Table 1: ablation of its components
+
+From the InsCLR paper (Deng et al., AAAI 2022), Table 1: a ResNet-101 with GeM pooling trained on GLDv2 without
+labels, mAP on rOxford5k and rParis6k (Medium, Hard). Rows: `pretrained` (ImageNet, no training), `a` (the
+*nn* positives of each training tuple, no memory), `b` (+ a memory of random negatives), `c` (+ in-batch
+selection on the unaugmented similarity), `d_anchor` (memory positives mined from the anchor alone) and `d` (the
+full method: memory positives mined with the tuple's query set). The paper's PCA and supervised rows show its
+numbers only.""", "a", "d"),
+    "paper_insclr_table2_memory_mining": _ablation("paper_insclr_table2_memory_mining", """# The InsCLR paper's Table 2: mining positives in the memory
+
+From the InsCLR paper (Deng et al., AAAI 2022), Table 2: the full method (Table 1's D) with other rules for
+mining positives in the memory: the aggregation of a candidate's similarities to the query set (`avg`, `max`),
+the selection (`topk`: the 5 best a round; `threshold`: every candidate scoring >= 0.6; `spa`: only
+similarities >= 0.6 are aggregated) and the rounds (two unless named; `1x`, `4x`).""", "avg_topk_1x", "max_topk"),
+})
+
 
 def figure_notebook(name: str) -> nbformat.NotebookNode:
     spec = FIGURES[name]
@@ -323,7 +372,7 @@ def figure_notebook(name: str) -> nbformat.NotebookNode:
         nbformat.v4.new_markdown_cell(spec["intro"]),
         nbformat.v4.new_code_cell(spec["params"], metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(spec["call"]),
-        nbformat.v4.new_code_cell("show_figures(result)"),
+        nbformat.v4.new_code_cell(spec.get("show", "show_figures(result)")),
     ]
     for i, cell in enumerate(cells):
         cell["id"] = f"{name.split('_')[0]}-{i}"

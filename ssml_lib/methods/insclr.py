@@ -18,8 +18,11 @@ A schedule of stages (the official pipeline; docs/methods.md), each a fit in its
    earlier rule here): mining reads the banks before the batch is written, members are never their own
    group's memory positives, an image may be a positive of several groups, and no member, positive or
    candidate of any group is a memory negative, so no image carries contradictory labels in one step.
-   In-batch selection (neighbour kept as positive only if its no-aug cosine to the anchor >= threshold) runs
-   wherever a threshold is set.
+   ``impr_query_set="anchor"`` mines from the anchor alone (the paper's Table 1 "D-anchor": its in-batch
+   positives stay positives in the batch loss but do not join the memory query set). ``impr_mode`` also takes
+   the paper's Table 2 variants (:func:`~ssml_lib.mining.parse_selection_mode`: no sparsity, threshold
+   selection). In-batch selection (neighbour kept as positive only if its no-aug cosine to the anchor >=
+   threshold) runs wherever a threshold is set.
 
 Defaults are the thesis schedule (three ``base`` cycles, one ``impr``; threshold 0.95 in batch, 0.6 in memory,
 pool 250, k = 3); the official configs differ where noted on each field. ``train_defaults`` is the official
@@ -84,6 +87,7 @@ class InsCLRConfig(Config):
     impr_negative_threshold: float = 0.5
     impr_use_negative: bool = True
     impr_memory_sets: Literal["official", "exclusive"] = "official"  # v2 positive/negative sets (see below)
+    impr_query_set: Literal["tuple", "anchor"] = "tuple"  # v2 mines from the tuple's members; "anchor": paper D-anchor
     impr_pool_columns: Optional[int] = None  # pool columns per member scanned by v2 (None: all)
     impr_lr_scale: float = 0.3
     impr_max_steps: Optional[int] = None  # official GLDv2 impr: 40_000 (None: the TrainConfig's max_steps)
@@ -317,6 +321,7 @@ class InsCLR(EmbedOutputMixin, Method):
                                     negative_threshold=cfg.impr_negative_threshold,
                                     num_negatives=self._draw if cfg.impr_use_negative else 0,
                                     pool_columns=cfg.impr_pool_columns, sets=cfg.impr_memory_sets,
+                                    query_members=cfg.impr_query_set,
                                     **parse_selection_mode(cfg.impr_mode))
             positive = draw.valid & (draw.labels <= len(self._labels))  # dummy label N + 1 marks negatives
             anchor = (draw.labels - 1).clamp(0, len(self._labels) - 1)

@@ -65,6 +65,7 @@ from .query_set import expand_query_set, parse_selection_mode  # noqa: F401  (al
 from .query_universe import (any_per_image, boundary, build_universe, compact_features, keep_largest_label)
 
 SETS = ("official", "exclusive")
+QUERY_MEMBERS = ("tuple", "anchor")
 
 
 def _fixed_size(device: torch.device) -> bool:
@@ -86,14 +87,19 @@ class QueryExpansionMemory(nn.Module):
              *, num_neighbors: int = 3, positive_threshold: float = 0.75, negative_threshold: float = 0.5,
              rounds: int = 4, min_similarity: float = 0.6, aggregate: str = "avg", top_k: int | None = 5,
              score_threshold: float | None = None, num_negatives: int = 0, pool_columns: int | None = None,
-             sets: str = "official", generator: torch.Generator | None = None) -> MemoryDraw:
+             sets: str = "official", query_members: str = "tuple",
+             generator: torch.Generator | None = None) -> MemoryDraw:
         """Memory rows for one tuple batch, with labels and a valid mask: (B*E + num_negatives) rows on a GPU, the
         valid ones only on a CPU (same rows, same order).
 
         ``sets``: ``"official"`` or ``"exclusive"`` (module docstring). Under ``"official"`` write this
-        batch to both banks first; ``num_negatives`` = 0 turns memory negatives off.
+        batch to both banks first; ``num_negatives`` = 0 turns memory negatives off. ``query_members``:
+        ``"tuple"`` (default) mines from the anchor and the neighbours that kept its label; ``"anchor"`` from the
+        anchor alone (the InsCLR paper's "D-anchor" ablation): only its feature starts the query set and only its
+        pool row gives init positives, candidates and pool negatives, as if every neighbour had been rejected.
         """
         official = check_choice(sets, "sets", SETS) == "official"
+        anchor_only = check_choice(query_members, "query_members", QUERY_MEMBERS) == "anchor"
         n, dev = self.aug.num_items, self.aug.features.device
         k = check_positive_int(num_neighbors, "num_neighbors")
         idx = as_index(batch_indices, "batch_indices", ndim=1).to(dev)
@@ -115,6 +121,8 @@ class QueryExpansionMemory(nn.Module):
 
         group_label = lab.view(b, s)[:, :1]
         member = (lab.view(b, s) == group_label) & (group_label > 0)          # (B, S)
+        if anchor_only:
+            member = member & (torch.arange(s, device=dev) == 0)
         pos_end = boundary(psim_b, positive_threshold)[..., None]           # (B, S, 1)
         neg_end = boundary(psim_b, negative_threshold)[..., None]
         col = torch.arange(c, device=dev)

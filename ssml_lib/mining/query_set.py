@@ -16,12 +16,20 @@ from ._common import check_choice, check_positive_int
 
 
 def parse_selection_mode(mode: str) -> dict[str, Any]:
-    """Official mode strings, e.g. ``b+i_tr4_avg0.60_k05`` -> rounds 4, avg, min_similarity 0.6, top_k 5."""
-    m = re.fullmatch(r"b\+i_tr(\d+)_(avg|max)([0-9.]+)_k(\d+)", mode)
-    if m is None:
-        raise ConfigError(f"selection mode {mode!r} is not of the form 'b+i_tr<R>_<avg|max><t>_k<k>' "
-                          f"(e.g. 'b+i_tr4_avg0.60_k05').")
-    return {"rounds": int(m[1]), "aggregate": m[2], "min_similarity": float(m[3]), "top_k": int(m[4])}
+    """Mode strings -> the keyword arguments of the memory miner.
+
+    The official form ``b+i_tr<R>_<avg|max><t>_k<k>`` (e.g. ``b+i_tr4_avg0.60_k05``: 4 rounds, mean of the
+    similarities >= 0.6, top 5 a round). Two extensions name the InsCLR paper's Table 2 rows: no number after
+    ``avg``/``max`` keeps every similarity (no sparsity: ``min_similarity`` -inf), and ``_t<T>`` in place of
+    ``_k<k>`` selects every candidate whose score is >= T (threshold selection) instead of the top k.
+    """
+    m = re.fullmatch(r"b\+i_tr(\d+)_(avg|max)(\d*\.?\d*)_(?:k(\d+)|t(\d*\.?\d+))", mode)
+    if m is None or m[3] == ".":
+        raise ConfigError(f"selection mode {mode!r} is not of the form 'b+i_tr<R>_<avg|max>[<t>]_<k<k>|t<T>>' "
+                          f"(e.g. 'b+i_tr4_avg0.60_k05'; 'b+i_tr2_max_k05': no sparsity; "
+                          f"'b+i_tr2_avg_t0.60': threshold selection).")
+    out = {"rounds": int(m[1]), "aggregate": m[2], "min_similarity": float(m[3]) if m[3] else float("-inf")}
+    return {**out, "top_k": int(m[4])} if m[4] is not None else {**out, "top_k": None, "score_threshold": float(m[5])}
 
 
 @torch.no_grad()
