@@ -3,7 +3,6 @@ today's behaviour: the ``impr_mode`` grammar (no sparsity, threshold selection),
 the paper's D-anchor row), checked on hand-built memories and on one impr stage of the tiny stand-in."""
 from __future__ import annotations
 
-import math
 import warnings
 
 import pytest
@@ -17,6 +16,8 @@ from ssml_lib.methods.insclr import InsCLR, InsCLRConfig
 from ssml_lib.methods.schedule import fit_method, train_config
 from ssml_lib.mining import QueryExpansionMemory, expand_query_set, parse_selection_mode
 from ssml_lib.models import build_model
+
+from memory_v2_case import hand_built_v2_memory
 
 
 # ---------------------------------------------------------------- the mode grammar
@@ -74,27 +75,8 @@ def test_threshold_selection_takes_every_candidate_at_or_above_it():
 
 # ---------------------------------------------------------------- D-anchor: the query set is the anchor alone
 
-def _unit_at(cos, axis):
-    v = torch.zeros(4)
-    v[0], v[axis] = cos, math.sqrt(1 - cos * cos)
-    return v
-
-
-def _memory():
-    # anchor 0 and its neighbour 1; 1's pool row holds 5 (a candidate close to the query) and 7 (beyond)
-    n = 12
-    pool = torch.tensor([[1, 2, 3, 4], [0, 5, 6, 7]] + [[(i + s) % n for s in (1, 2, 3, 4)] for i in range(2, n)])
-    sims = torch.tensor([[0.9, 0.8, 0.6, 0.3], [0.9, 0.7, 0.55, 0.2]] + [[0.1] * 4] * (n - 2))
-    mem = QueryExpansionMemory(n, 4)
-    noaug = torch.stack([_unit_at(1.0, 1)] * n)
-    noaug[3], noaug[5], noaug[6] = _unit_at(0.7, 1), _unit_at(0.65, 2), _unit_at(0.3, 3)
-    mem.noaug.write(torch.arange(n), noaug)
-    mem.aug.write(torch.arange(n), torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 4))
-    return n, pool, sims, mem
-
-
 def _mine(labels, sets, **kw):
-    n, pool, sims, mem = _memory()
+    n, pool, sims, mem = hand_built_v2_memory()
     batch = torch.tensor([0, 1])
     g = torch.Generator().manual_seed(0)
     return mem.mine(batch, torch.tensor(labels), mem.noaug.read(batch), pool, sims, num_neighbors=1,

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from ssml_lib.errors import ConfigError, SsmlError
-from ssml_lib.mining import (FeatureMemory, QueryExpansionMemory, draw_negatives, expand_query_set,
-                             parse_selection_mode)
+from ssml_lib.mining import FeatureMemory, draw_negatives, expand_query_set, parse_selection_mode
+
+from memory_v2_case import hand_built_v2_memory
 
 
 def test_write_last_duplicate_wins_and_state_dict_restores():
@@ -119,24 +120,6 @@ def test_expansion_matches_reference_loop_on_random_groups(agg, mode):
         assert set(got[b].nonzero().flatten().tolist()) == want
 
 
-def _unit_at(cos, axis):
-    v = torch.zeros(4)
-    v[0], v[axis] = cos, math.sqrt(1 - cos * cos)
-    return v
-
-
-def _v2_case():
-    n = 12
-    pool = torch.tensor([[1, 2, 3, 4], [0, 5, 6, 7]] + [[(i + s) % n for s in (1, 2, 3, 4)] for i in range(2, n)])
-    sims = torch.tensor([[0.9, 0.8, 0.6, 0.3], [0.9, 0.7, 0.55, 0.2]] + [[0.1] * 4] * (n - 2))
-    mem = QueryExpansionMemory(n, 4)
-    noaug = torch.stack([_unit_at(1.0, 1)] * n)
-    noaug[3], noaug[5], noaug[6] = _unit_at(0.7, 1), _unit_at(0.65, 2), _unit_at(0.3, 3)
-    mem.noaug.write(torch.arange(n), noaug)
-    mem.aug.write(torch.arange(n), torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 4))
-    return n, pool, sims, mem
-
-
 def _rows(draw, valid_label):
     keep = draw.valid & (draw.labels == valid_label)
     return sorted(draw.indices[keep].tolist())
@@ -146,7 +129,7 @@ def test_v2_mining_on_hand_built_pool():
     # anchor 0 + accepted neighbour 1 (label 1). Boundaries pos .75 / neg .5:
     #   init positives {1,2} u {0} minus members {0,1} = {2}; candidates {3} u {5,6}; beyond {4} u {7}.
     # no-aug cosine to the query items: 3 -> .7, 5 -> .65, 6 -> .3 (< min_similarity .6, never chosen).
-    n, pool, sims, mem = _v2_case()
+    n, pool, sims, mem = hand_built_v2_memory()
     batch, labels = torch.tensor([0, 1]), torch.tensor([1, 1])
     common = dict(num_neighbors=1, positive_threshold=0.75, negative_threshold=0.5, min_similarity=0.6)
     noaug = mem.noaug.read(batch)
@@ -177,7 +160,7 @@ def test_v2_mining_on_hand_built_pool():
 
 
 def test_v2_rejected_neighbour_is_not_a_member():
-    n, pool, sims, mem = _v2_case()
+    n, pool, sims, mem = hand_built_v2_memory()
     batch, labels = torch.tensor([0, 1]), torch.tensor([1, -1])  # neighbour 1 rejected by selection
     d = mem.mine(batch, labels, mem.noaug.read(batch), pool, sims, num_neighbors=1, positive_threshold=0.75,
                  negative_threshold=0.5, rounds=1, min_similarity=0.6, top_k=5)

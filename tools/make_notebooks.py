@@ -55,19 +55,8 @@ def notebook(name: str) -> nbformat.NotebookNode:
              "holds the recorded stand-in study, written only by `python -m ssml_lib.experiments.record`).")
     params = PARAMETERS.format(method="pretrained", rows=", ".join(spec.methods), folders=folders, table=name,
                                example=example)
-    cells = [
-        nbformat.v4.new_markdown_cell(intro),
-        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("from ssml_lib.experiments import run_notebook_row, show\n\n"
-                                  f'row = run_notebook_row("{name}", globals())'),
-        nbformat.v4.new_code_cell("show(row)"),
-    ]
-    for i, cell in enumerate(cells):
-        cell["id"] = f"{name.split('_')[0]}-{i}"
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                   "language_info": {"name": "python"}}
-    return nb
+    return _assemble(intro, params, "from ssml_lib.experiments import run_notebook_row, show\n\n"
+                                    f'row = run_notebook_row("{name}", globals())', "show(row)", name.split("_")[0])
 
 
 # ---------------------------------------------------------------- the method papers' tables
@@ -121,19 +110,8 @@ def paper_notebook(name: str) -> nbformat.NotebookNode:
              "docs/paper_insclr_benchmarks.md describes the protocol and the stand-in.")
     params = PAPER_PARAMETERS.format(rows=", ".join(spec.methods), folders=text["folders"], table=name,
                                      whitening=text["whitening"])
-    cells = [
-        nbformat.v4.new_markdown_cell(intro),
-        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell("from ssml_lib.experiments import run_notebook_row, show\n\n"
-                                  f'row = run_notebook_row("{name}", globals())'),
-        nbformat.v4.new_code_cell("show(row)"),
-    ]
-    for i, cell in enumerate(cells):
-        cell["id"] = f"{name.split('_')[2]}-{i}"
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                   "language_info": {"name": "python"}}
-    return nb
+    return _assemble(intro, params, "from ssml_lib.experiments import run_notebook_row, show\n\n"
+                                    f'row = run_notebook_row("{name}", globals())', "show(row)", name.split("_")[2])
 
 
 # ---------------------------------------------------------------- figure notebooks
@@ -368,14 +346,20 @@ similarities >= 0.6 are aggregated) and the rounds (two unless named; `1x`, `4x`
 
 def figure_notebook(name: str) -> nbformat.NotebookNode:
     spec = FIGURES[name]
+    return _assemble(spec["intro"], spec["params"], spec["call"], spec.get("show", "show_figures(result)"),
+                     name.split("_")[0])
+
+
+def _assemble(intro: str, params: str, call: str, show: str, id_prefix: str) -> nbformat.NotebookNode:
+    """The four cells every notebook has: intro, parameters (tagged for papermill), the call, the display."""
     cells = [
-        nbformat.v4.new_markdown_cell(spec["intro"]),
-        nbformat.v4.new_code_cell(spec["params"], metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(spec["call"]),
-        nbformat.v4.new_code_cell(spec.get("show", "show_figures(result)")),
+        nbformat.v4.new_markdown_cell(intro),
+        nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(call),
+        nbformat.v4.new_code_cell(show),
     ]
     for i, cell in enumerate(cells):
-        cell["id"] = f"{name.split('_')[0]}-{i}"
+        cell["id"] = f"{id_prefix}-{i}"
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                    "language_info": {"name": "python"}}
