@@ -163,11 +163,13 @@ in `runs/<standin|real>/positive_mining/`) and after every epoch the positives o
 method's own rule and logged; what "mined" means for each method is printed with the figures. Labels are used
 for display and precision only, never for training.
 
+- Spreading and STML by default, to keep a stand-in run short; the recorded figures also show InsCLR:
+  `papermill notebooks/positive_mining.ipynb out.ipynb -y 'methods: [spreading, insclr, stml]'`
 - Other methods or data: `papermill notebooks/positive_mining.ipynb out.ipynb -p table table4_cars_scratch`
 - Real data: add `-p data_root /data -p params_dir params/table2_cub_scratch`
 
 With no `data_root` the notebook runs on the embedded **stand-in**, labelled as such.""",
-        params='''methods = ["spreading", "insclr", "stml"]  # any of spreading, insclr, stml, isl, mom
+        params='''methods = ["spreading", "stml"]  # any of spreading, insclr, stml, isl, mom (each trains here)
 table = "table2_cub_scratch"  # whose training set, initialisation and backbone
 n_anchors = 3  # rows: training images drawn with `seed`
 n_points = 4  # training points shown (evenly spaced epochs, first and last included)
@@ -202,15 +204,16 @@ the first setting. Labels are used for these diagnostics only.
 - A sweep: add `-p memory_sizes '[120, 480, 1920]'`
 - Paper scale: `-p data_root /data -p paper_scale True` (each row reads `params/<table>/stml.yaml` or `stml_xbm.yaml`)
 
-With no `data_root` the notebook runs on the embedded **stand-in**, labelled as such; its default (CUB only,
-2 epochs a run; the memory joins after the first) takes a few minutes on a 2-core CPU; `-p standin_epochs 8`
-runs the stand-in recipe's full length. `stml_xbm` joins each table's results as an extra row.""",
+With no `data_root` the notebook runs on the embedded **stand-in**, labelled as such. Its default (CUB only,
+the tiny stand-in, 2 epochs a run; the memory joins after the first) runs in seconds and checks the pipeline;
+`-p standin_size default` gives the minutes-long stand-in run (about 3 minutes on a 2-core CPU), and
+`-p standin_epochs 8` the stand-in recipe's full length (the recorded stand-in results). `stml_xbm` joins each table's results as an extra row.""",
         params='''settings = ["table1_cub_pretrained"]  # any of table1_cub_pretrained, table3_cars_pretrained, table5_sop_pretrained, table7_gldv2
 memory_sizes = []  # stml_xbm memory sizes (rows) to sweep on the first setting, e.g. [120, 480, 1920]; []: no sweep
 paper_scale = False  # True (needs data_root): each row reads params/<table>/<method>.yaml
 standin_epochs = 2  # stand-in runs only: epochs per run (the default stays in minutes); None: the recipe's 8
 data_root = None  # None: the embedded stand-in; else the folder holding the datasets' folders
-standin_size = None  # stand-in scale: "tiny" (tests) or "default" (minutes on a 2-core CPU); None: "default"
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds) or "default" (minutes on a 2-core CPU)
 device = None  # "auto", "cpu" or "cuda"; None: "auto"
 seed = None  # None: 0 (or the params file's)''',
         call="from ssml_lib.experiments.extension_stml_memory import run_stml_memory_notebook\n"
