@@ -44,12 +44,12 @@ Both rules take the boundaries as the official code does: one past the last pool
 threshold (on sorted pool rows, the number of leading entries at or above it). Positives and candidates
 must be written (the official bank is filled by a full pass before training, so all are). Labels must
 differ between tuples, as tuple batches make them. Equal selection scores go to the lower image index.
-On a GPU the output has a fixed size with a ``valid``
-mask (zero features where invalid), so nothing syncs the host; on a CPU, which has nothing to wait for, only the
-valid rows come back (``valid`` all true), each bank row read once. Cost: the sets are formed on indices over B x E entries,
-E = (1+K)(1+C), C = ``pool_columns``; features are read and compared only for the entries that can be a query
-item or a candidate (on a CPU, B x W x W similarities with W the largest such count of a group; on a GPU,
-where a data-dependent size would make the step wait, W = E: lower C there to save memory).
+On a GPU the output has a fixed size with a ``valid`` mask (zero features where invalid), so nothing syncs the
+host; on a CPU, which has nothing to wait for, only the valid rows come back (``valid`` all true), each bank row
+read once. Cost: the sets are formed on indices over B x E entries, E = (1+K)(1+C), C = ``pool_columns``;
+features are read and compared only for the entries that can be a query item or a candidate (on a CPU,
+B x W x W similarities with W the largest such count of a group; on a GPU, where a data-dependent size would
+make the step wait, W = E: lower C there to save memory).
 """
 from __future__ import annotations
 
