@@ -13,14 +13,15 @@ Two forms (docs/methods.md, Spreading; the Spreading paper's Eqs. 3-7):
   We return J / B (the paper sums; dividing by B only rescales, so learning rates carry over).
 
 Inputs must already be L2-normalised, as the official model does in its head; the loss does not
-normalise, so its gradient is exactly the official one.
+normalise, so its gradient is exactly the official one. The paper form is computed in log space; the official
+form with exponentials shifted per row (no overflow; the shift cancels in every ratio) and its closed-form
+gradient, a few passes over the 2B x 2B matrix.
 
 ``negatives`` (the paper's Table 8, official form only): ``"all"`` (the default) uses every negative; ``"hard_half"``
 / ``"easy_half"`` keep, for each anchor row i, only the half of its 2B - 2 candidate negatives (both views of the
 B - 1 other instances) that are most / least similar to it (x_i . x_j, detached: the choice carries no gradient):
-B - 1 of them, ties broken by position. The dropped rows leave both Z_i and the log(1 - A_ij / Z_i) terms. The paper form is computed in log space; the official
-form with exponentials shifted per row (no overflow; the shift cancels in every ratio) and its closed-form
-gradient, a few passes over the 2B x 2B matrix.
+B - 1 of them (a tie at the boundary goes either way). A dropped negative leaves both Z_i and the
+log(1 - A_ij / Z_i) terms.
 """
 from __future__ import annotations
 
