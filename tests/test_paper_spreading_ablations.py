@@ -55,7 +55,8 @@ def test_params_file_is_the_table1_row_with_only_its_switch(table, row):
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_rows_and_settings_match_the_reference_table(table):
     ref = load_reference(table)
-    assert set(ref["setting"]) == {s for _, _, s in TABLES[table].rows.values()} and (ref["method"] == "spreading").all()
+    assert set(ref["setting"]) == {s for _, _, s in TABLES[table].rows.values()}
+    assert (ref["method"] == "spreading").all()
 
 
 def test_standin_rows_keep_the_table1_standin_recipe():

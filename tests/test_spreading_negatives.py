@@ -19,11 +19,11 @@ def _reference_selected(emb, emb_aug, t, m, keep_most_similar):
     """The official BatchCriterion pair by pair (column side detached), each anchor i's negatives cut to the
     B - 1 of its 2B - 2 candidates (both views of the other instances) of largest / smallest x_i . x_j."""
     x = torch.cat([emb, emb_aug])
-    n, b = x.shape[0], x.shape[0] // 2
+    n, b, sim = x.shape[0], x.shape[0] // 2, x.detach()
     total = 0.0
     for i in range(n):
         p = (i + b) % n
-        candidates = sorted((j for j in range(n) if j not in (i, p)), key=lambda j: float(x[i].detach() @ x[j].detach()),
+        candidates = sorted((j for j in range(n) if j not in (i, p)), key=lambda j: float(sim[i] @ sim[j]),
                             reverse=keep_most_similar)
         kept = candidates[:b - 1]
         a = {j: torch.exp(x[i] @ x[j].detach() / t) for j in [p, *kept]}

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..data.transforms import CIFAR_AUGMENTATIONS
+from ..errors import ConfigError
 from .paper_cifar import MODEL_DEFAULTS, STANDIN, TINY, PaperTable, run_paper_cifar_notebook
 
 TABLE7 = "paper_spreading_table7_augmentation"
@@ -52,4 +53,6 @@ TABLES: dict[str, PaperTable] = {
 def run_paper_spreading_ablation_notebook(table: str, params: Mapping[str, Any]):
     """The notebook's one call: the rows named by ``params["rows"]`` of ``table`` (``TABLE7`` or ``TABLE8``),
     trained and scored as Table 1's rows, beside the paper's numbers."""
+    if table not in TABLES:
+        raise ConfigError(f"unknown table {table!r}; the Spreading ablation tables are: {', '.join(TABLES)}.")
     return run_paper_cifar_notebook({**params, "method": params.get("rows")}, table=TABLES[table])
