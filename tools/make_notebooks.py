@@ -356,7 +356,7 @@ _SPREADING_ABLATION = """
 Every row is the Table 1 `spreading` row with one switch set (docs/paper_tables.md). With no `data_root` the
 notebook runs on the embedded **stand-in** (synthetic CIFAR-10 in the real layout, a convnet4; by default the
 tiny size and two rows, seconds), labelled as such: its numbers are not comparable with the paper's.
-`-p standin_size default` runs the stand-in recipe (3 epochs, about half a minute a row on 2 CPU cores).
+`-p standin_size default` runs the stand-in recipe (3 epochs, under a minute a row on a shared 2-core CPU).
 Results go to `runs/results/standin-<size>/` (git-ignored); real runs to `results/`."""
 
 
@@ -369,7 +369,7 @@ def _spreading_ablation(table: str, title: str, default: list) -> dict:
 epochs = None  # None: 3 on the stand-in (1 at "tiny"), the params file's 200 at paper scale
 paper_scale = False  # True (needs data_root): each row reads params/{table}/<row>.yaml
 data_root = None  # None: the embedded stand-in; else the folder holding cifar-10-batches-py/
-standin_size = "tiny"  # stand-in scale: "tiny" (seconds) or "default" (about half a minute a row, 2-core CPU)
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds) or "default" (under a minute a row, 2-core CPU)
 device = None  # "auto", "cpu" or "cuda"; None: "auto"
 seed = None  # None: 0""",
                 call="from ssml_lib.experiments.paper_spreading_ablations import run_paper_spreading_ablation_notebook\n"
