@@ -90,3 +90,34 @@ def test_isl_table1_agrees_with_what_the_paper_says():
     for dataset in ("cifar10", "cifar100", "svhn"):  # deeper networks score higher, in both protocols
         for metric in ("kNN", "LC_conv5"):
             assert v[(dataset, metric, "alexnet")] < v[(dataset, metric, "resnet18")] < v[(dataset, metric, "resnet50")]
+
+
+# The Spreading paper's Tables 7 and 8 (Sec. 4.3, CIFAR-10 ablations), read again from its table lines when this
+# test was written.
+SPREADING_ABLATIONS = {
+    "paper_spreading_table7_augmentation": {"Full": "83.6", "w/o R": "56.2", "w/o G": "79.3", "w/o C": "75.7",
+                                            "w/o F": "82.6"},
+    "paper_spreading_table8_sampling": {"Full": "83.6", "No DA": "37.4", "Hard": "83.2", "Easy": "57.5"},
+}
+
+
+def test_spreading_ablations_shape_columns_and_values():
+    for table, printed in SPREADING_ABLATIONS.items():
+        df = load_reference(table)
+        assert list(df.columns) == COLUMNS and (df["table"] == table).all() and (df["method"] == "spreading").all()
+        assert dict(zip(df["paper_label"], df["printed"])) == printed and list(df["paper_label"]) == list(printed)
+        assert (df["printed"].astype(float) == df["value"]).all() and (df["unit"] == "percent").all()
+        assert (df["dataset"] == "cifar10").all() and (df["metric"] == "kNN").all()
+        assert not df.duplicated(["method", "dataset", "metric", "setting"]).any()
+        assert df["source"].str.startswith("the Spreading paper (Ye et al. 2019").all()
+        assert df["source"].iloc[0].split(", ", 1)[-1].startswith(f"Table {table[21]}: ")
+        assert f"`{table}.csv`" in (REFERENCE_DIR / "README.md").read_text(encoding="utf-8")
+
+
+def test_spreading_ablations_agree_with_table1_and_the_text():
+    t1 = load_reference(TABLE).set_index("paper_label")["value"]
+    t7, t8 = (load_reference(t).set_index("paper_label")["value"] for t in SPREADING_ABLATIONS)
+    assert t7["Full"] == t8["Full"] == t1["Ours"]  # the full model is Table 1's
+    assert t7.drop("Full").idxmin() == "w/o R" and (t7.drop("Full") < t7["Full"]).all()  # "all ... contribute"
+    assert (t8["Full"], t8["No DA"]) == (83.6, 37.4)  # "drops significantly from 83.6% to 37.4%"
+    assert t8["Easy"] < t8["Hard"] < t8["Full"]

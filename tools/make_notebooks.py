@@ -13,6 +13,7 @@ state (`collapsed`, `scrolled`, `jupyter`, `execution` timings, ...), the JSON l
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -346,6 +347,50 @@ the selection (`topk`: the 5 best a round; `threshold`: every candidate scoring 
 similarities >= 0.6 are aggregated) and the rounds (two unless named; `1x`, `4x`).""", "avg_topk_1x", "max_topk"),
 })
 
+
+_SPREADING_ABLATION = """
+
+- Every row: `papermill notebooks/{table}.ipynb out.ipynb -p rows '{every}' -p standin_size default`
+- Paper scale: add `-p paper_scale True -p data_root /data` (the folder holding `cifar-10-batches-py/`; each row reads `params/{table}/<row>.yaml`: the Table 1 recipe and the row's switch)
+
+Every row is the Table 1 `spreading` row with one switch set (docs/paper_tables.md). With no `data_root` the
+notebook runs on the embedded **stand-in** (synthetic CIFAR-10 in the real layout, a convnet4; by default the
+tiny size and two rows, seconds), labelled as such: its numbers are not comparable with the paper's.
+`-p standin_size default` runs the stand-in recipe (3 epochs, under a minute a row on a shared 2-core CPU).
+Results go to `runs/results/standin-<size>/` (git-ignored); real runs to `results/`."""
+
+
+def _spreading_ablation(table: str, title: str, default: list) -> dict:
+    from ssml_lib.experiments.paper_spreading_ablations import TABLES as SPREADING_ABLATIONS
+
+    every = json.dumps(list(SPREADING_ABLATIONS[table].rows))
+    return dict(intro=title + _SPREADING_ABLATION.format(table=table, every=every),
+                params=f"""rows = {json.dumps(default)}  # any of {", ".join(SPREADING_ABLATIONS[table].rows)}
+epochs = None  # None: 3 on the stand-in (1 at "tiny"), the params file's 200 at paper scale
+paper_scale = False  # True (needs data_root): each row reads params/{table}/<row>.yaml
+data_root = None  # None: the embedded stand-in; else the folder holding cifar-10-batches-py/
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds) or "default" (under a minute a row, 2-core CPU)
+device = None  # "auto", "cpu" or "cuda"; None: "auto"
+seed = None  # None: 0""",
+                call="from ssml_lib.experiments.paper_spreading_ablations import run_paper_spreading_ablation_notebook\n"
+                     "from ssml_lib.experiments.figures import show_figures\n\n"
+                     f'result = run_paper_spreading_ablation_notebook("{table}", globals())')
+
+
+FIGURES.update({
+    "paper_spreading_table7_augmentation": _spreading_ablation("paper_spreading_table7_augmentation", """# The Spreading paper's Table 7: leaving out one augmentation at a time (CIFAR-10 kNN)
+
+From the method paper of Spreading (Ye et al. 2019), Sec. 4.3, Table 7: the weighted kNN accuracy on CIFAR-10 (the
+Table 1 setting: ResNet18, 200 epochs, k = 200) of Spreading trained with all four augmentations (`full`) and
+without one of them: `no_crop` (RandomResizedCrop, the paper's "w/o R"), `no_grey` (RandomGrayscale, "w/o G"),
+`no_jitter` (ColorJitter, "w/o C") and `no_flip` (RandomHorizontalFlip, "w/o F").""", ["full", "no_crop"]),
+    "paper_spreading_table8_sampling": _spreading_ablation("paper_spreading_table8_sampling", """# The Spreading paper's Table 8: no augmentation, hard and easy negatives (CIFAR-10 kNN)
+
+From the method paper of Spreading (Ye et al. 2019), Sec. 4.3, Table 8: the weighted kNN accuracy on CIFAR-10 (the
+Table 1 setting) of Spreading as it is (`full`), trained without any augmentation (`no_da`, the paper's "No DA"),
+and with only the most (`hard`) or least (`easy`) similar half of each anchor's in-batch negatives.""",
+                                                               ["full", "easy"]),
+})
 
 def figure_notebook(name: str) -> nbformat.NotebookNode:
     spec = FIGURES[name]

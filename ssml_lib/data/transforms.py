@@ -128,17 +128,27 @@ def build_transform(
     return T.Compose([*_geometry(preset, train, size, resize), *normalization(normalize).transforms])
 
 
-def cifar_transform(train: bool = True, size: int = 32, flip: bool = True) -> T.Compose:
+CIFAR_AUGMENTATIONS = ("crop", "jitter", "grey", "flip")  # the CIFAR training steps by name, in their order
+
+
+def cifar_transform(train: bool = True, size: int = 32, flip: bool = True, without: Sequence[str] = ()) -> T.Compose:
     """The CIFAR pipelines of the Spreading and Wu et al. (lemniscate) CIFAR code, with CIFAR normalisation.
 
     Train: RandomResizedCrop(size, scale=(0.2, 1)), ColorJitter(0.4, 0.4, 0.4, 0.4), RandomGrayscale(0.2),
     HFlip; test: the image as it is. (The Spreading paper names the same four augmentations "with default
     parameters"; these are the values its code passes.) ``flip=False`` leaves the flip out, as the ISL CIFAR/SVHN
-    code does.
+    code does. ``without`` leaves out the named training steps (:data:`CIFAR_AUGMENTATIONS`: ``crop``, ``jitter``,
+    ``grey``, ``flip``; the Spreading paper's Tables 7 and 8), all four: the image as it is, normalised.
     """
     if not isinstance(train, bool):
         raise ConfigError(f"cifar_transform: train must be True or False, got {train!r}.")
-    steps = [T.RandomResizedCrop(size, scale=(0.2, 1.0)), T.ColorJitter(0.4, 0.4, 0.4, 0.4), T.RandomGrayscale(0.2),
-             *([T.RandomHorizontalFlip()] if flip else [])] if train else []
+    unknown = sorted(set(without) - set(CIFAR_AUGMENTATIONS))
+    if isinstance(without, str) or unknown:
+        raise ConfigError(f"cifar_transform: without takes a list of {', '.join(CIFAR_AUGMENTATIONS)}; got "
+                          f"{without!r}.")
+    named = {"crop": T.RandomResizedCrop(size, scale=(0.2, 1.0)), "jitter": T.ColorJitter(0.4, 0.4, 0.4, 0.4),
+             "grey": T.RandomGrayscale(0.2), "flip": T.RandomHorizontalFlip()}
+    left_out = set(without) | (set() if flip else {"flip"})
+    steps = [named[k] for k in CIFAR_AUGMENTATIONS if k not in left_out] if train else []
     return T.Compose([*steps, *normalization("cifar").transforms])  # ToTensor + Normalize
 

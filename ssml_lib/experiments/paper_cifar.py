@@ -63,6 +63,8 @@ class PaperTable:
     model_defaults: Mapping[str, Any]  # the model/eval keys and their defaults
     needs: str  # what paper scale needs, for its refusal without data_root
     standin_method: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per method
+    paper_table: str = "Table 1"  # the paper's table, in the report
+    paper_figure: str = "Figure 3"  # the paper's figure of the per-epoch curves; "": the paper has none
 
     @property
     def params_dir(self) -> Path:
@@ -137,11 +139,12 @@ def resolve_row(row: str, *, data_root: Optional[str] = None, paper_scale: bool 
                                                            f"the stand-in recipe of {method}")]
         layers += [(table.tiny, "standin_size tiny")] if standin_size == "tiny" else []
     layers.append(({k: v for k, v in dict(overrides or {}).items() if v is not None}, "the notebook's parameters"))
-    mcfg, tcfg, model = dict(fixed), {}, dict(table.model_defaults)
+    fixed_m, _, fixed_o = _split(method, fixed, f"the row {row!r}", table)  # method and model/eval settings
+    mcfg, tcfg, model = dict(fixed_m), {}, dict(table.model_defaults, **fixed_o)
     for values, where in layers:
         m, t, o = _split(method, values, where, table)
         mcfg.update(m), tcfg.update(t), model.update(o)
-    mcfg.update(fixed)  # the row is what it names (e.g. triplet_hard mines hard negatives)
+    mcfg.update(fixed_m), model.update(fixed_o)  # the row is what it names (e.g. triplet_hard mines hard negatives)
     if not paper_scale and "milestones" not in tcfg:
         tcfg["milestones"] = standin_milestones(int(tcfg["epochs"]))
     if not paper_scale and method == "nce" and "nce_k" not in mcfg:
@@ -156,10 +159,10 @@ def _as_rows(method: Any, rows: Mapping[str, Any] = ROWS) -> list[str]:
     """A row name or a list of them; papermill's ``-p method '["a", "b"]'`` arrives as the JSON text."""
     if isinstance(method, str) and method.startswith("["):
         method = coerce_value(method)
-    rows = [method] if isinstance(method, str) else list(method or [])
-    if not rows:
+    names = [method] if isinstance(method, str) else list(method or [])
+    if not names:
         raise ConfigError(f"method names no row; use one or a list of: {', '.join(rows)}.")
-    return rows
+    return names
 
 
 @contextmanager
@@ -178,28 +181,29 @@ def one_thread(on: bool) -> Iterator[None]:
 NOTEBOOK_PARAMS = ("method", "epochs", "paper_scale", "data_root", "standin_size", "device", "seed")
 
 
-def run_paper_cifar_notebook(params: Mapping[str, Any]):
-    """The notebook's one call: resolve every row, open the data, train and score each row, then the
-    table beside the paper's and Figure 3. Returns a ``FigureResult`` for ``show_figures``."""
+def run_paper_cifar_notebook(params: Mapping[str, Any], table: PaperTable = SPREADING):
+    """The notebook's one call: resolve every row of ``table`` (Table 1 here; the ablations' Tables 7 and 8:
+    ``paper_spreading_ablations``), open the data, train and score each row, then the table beside the paper's
+    and the per-epoch curves (Figure 3). Returns a ``FigureResult`` for ``show_figures``."""
     from .paper_cifar_report import report
 
     params = {k: params.get(k) for k in NOTEBOOK_PARAMS}  # a notebook passes globals(): only its parameters
     data_root, size = params.get("data_root"), params.get("standin_size") or "default"
     paper_scale = bool(params.get("paper_scale", False))
     overrides = {k: params.get(k) for k in ("epochs", "device", "seed")}
-    rows = [resolve_row(r, data_root=data_root, paper_scale=paper_scale, standin_size=size, overrides=overrides)
-            for r in _as_rows(params.get("method"))]
+    rows = [resolve_row(r, data_root=data_root, paper_scale=paper_scale, standin_size=size, overrides=overrides,
+                        table=table) for r in _as_rows(params.get("method"), table.rows)]
     train_set, test_set, standin = open_cifar10(data_root, size, seed=int(params.get("seed") or 0))
     kind = f"standin-{size}" if standin else "real"
     results = []
     for row in rows:
         start = time.perf_counter()
-        folder = runs_dir() / TABLE / kind / f"{row.name}-{row_digest(row, train_set.data_id)}"
+        folder = runs_dir() / table.name / kind / f"{row.name}-{row_digest(row, train_set.data_id)}"
         with one_thread(standin and (row.train_cfg.device == "cpu" or not torch.cuda.is_available())):
             history = train_row(row, train_set, test_set, folder, standin=standin)
         results.append(evaluate_row(row, history, time.perf_counter() - start))
         print(f"{row.name}: kNN top-1 {results[-1]['knn_top1']:.1f}% after {results[-1]['epochs']} epochs "
               f"({results[-1]['wall_s']:.0f} s)", flush=True)
     base = standin_results_base(size) if standin else results_dir()
-    return report(TABLE, results, standin=standin, size=size if standin else None, base=base,
-                  params=params)
+    return report(table.name, results, standin=standin, size=size if standin else None, base=base,
+                  params=params, paper_table=table.paper_table, paper_figure=table.paper_figure)

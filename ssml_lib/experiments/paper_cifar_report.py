@@ -80,19 +80,25 @@ def table(name: str, results: Sequence[Mapping], standin: bool) -> pd.DataFrame:
 
 
 def report(name: str, results: Sequence[Mapping], *, standin: bool, size: str | None, base: Path,
-           params: Mapping[str, Any]) -> FigureResult:
+           params: Mapping[str, Any], paper_table: str = "Table 1", paper_figure: str = "Figure 3") -> FigureResult:
+    """Write every row, draw the per-epoch curves (``paper_figure``, or ours only where it is "") and return the
+    table beside the paper's ``paper_table`` with the curves' values."""
     for method in dict.fromkeys(r["method"] for r in results):
         write_rows(name, method, [r for r in results if r["method"] == method], standin, size, params)
-    fig = plot_knn_curves(results, standin=standin)
-    png = save_figure(fig, base / "figures" / f"{name}_fig3.png")
+    key = "fig" + paper_figure.split()[-1] if paper_figure else "curves"
+    title = (f"{paper_figure}: kNN accuracy per epoch, CIFAR-10" if paper_figure
+             else f"kNN accuracy per epoch, CIFAR-10 (rows of {paper_table}; not a figure of the paper)")
+    fig = plot_knn_curves(results, standin=standin, title=title)
+    png = save_figure(fig, base / "figures" / f"{name}_{key}.png")
     curves = pd.DataFrame([{"row": r["row"], **p} for r in results for p in r["curve"]])
     where = "stand-in (`" + str(size) + "`): synthetic CIFAR-10 in the real layout" if standin else "real CIFAR-10"
-    notes = (f"Data: {where}. Paper: the Spreading paper (Ye et al. 2019), Table 1 and Figure 3 (ResNet18, 200 "
+    shown = f"{paper_table} and {paper_figure}" if paper_figure else paper_table
+    notes = (f"Data: {where}. Paper: the Spreading paper (Ye et al. 2019), {shown} (ResNet18, 200 "
              f"epochs, weighted kNN with k = 200), from `results/reference/{name}.csv`. Ours, with provenance "
              f"(settings, commit, data, times per row): `{shown_path(base / name)}/`.")
     if standin:
         notes += (" Ours: a convnet4 and a few CPU epochs on the stand-in, **not comparable with the paper's "
                   "numbers**; they show that each row trains and how its kNN accuracy moves per epoch.")
-    return FigureResult(name=name, standin=standin, figures={"fig3": fig}, paths={"fig3": png},
-                        tables={"Table 1": table(name, results, standin), "Figure 3 (per epoch)": curves},
-                        notes=notes)
+    return FigureResult(name=name, standin=standin, figures={key: fig}, paths={key: png},
+                        tables={paper_table: table(name, results, standin),
+                                f"{paper_figure or 'kNN accuracy'} (per epoch)": curves}, notes=notes)

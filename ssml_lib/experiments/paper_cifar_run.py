@@ -92,7 +92,9 @@ def train_row(row: Row, train_set, test_set, out_dir: Path, *, standin: bool,
     from ..methods.schedule import build_method
     from ..models import build_model
 
-    test_tf, train_tf = cifar_transform(False), cifar_transform(True, flip=row.model.get("train_flip", True))
+    test_tf = cifar_transform(False)
+    train_tf = cifar_transform(True, flip=row.model.get("train_flip", True),
+                               without=tuple(row.model.get("augment_without", ())))
     train_view, test_view = Transformed(train_set, test_tf), Transformed(test_set, test_tf)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(row.train_cfg.seed)

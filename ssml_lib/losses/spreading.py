@@ -16,6 +16,12 @@ Inputs must already be L2-normalised, as the official model does in its head; th
 normalise, so its gradient is exactly the official one. The paper form is computed in log space; the official
 form with exponentials shifted per row (no overflow; the shift cancels in every ratio) and its closed-form
 gradient, a few passes over the 2B x 2B matrix.
+
+``negatives`` (the paper's Table 8, official form only): ``"all"`` (the default) uses every negative; ``"hard_half"``
+/ ``"easy_half"`` keep, for each anchor row i, only the half of its 2B - 2 candidate negatives (both views of the
+B - 1 other instances) that are most / least similar to it (x_i . x_j, detached: the choice carries no gradient):
+B - 1 of them (a tie at the boundary goes either way). A dropped negative leaves both Z_i and the
+log(1 - A_ij / Z_i) terms.
 """
 from __future__ import annotations
 
@@ -25,10 +31,11 @@ from ._common import (LossInputError, as_float, check_positive, check_rows, comp
                       log1mexp)
 
 SPREADING_VARIANTS = ("official", "paper")
+SPREADING_NEGATIVES = ("all", "hard_half", "easy_half")
 
 
 def spreading_loss(emb, emb_aug, temperature: float = 0.1, *, variant: str = "official",
-                   negative_weight: float = 1.0) -> torch.Tensor:
+                   negative_weight: float = 1.0, negatives: str = "all") -> torch.Tensor:
     """Spreading loss on two L2-normalised views ``emb`` and ``emb_aug`` (both (B, D), row i = instance i)."""
     emb, emb_aug = as_float(emb, "emb"), as_float(emb_aug, "emb_aug")
     check_rows(emb, "emb", min_rows=2)
@@ -41,6 +48,11 @@ def spreading_loss(emb, emb_aug, temperature: float = 0.1, *, variant: str = "of
     check_positive(negative_weight, "negative_weight")
     if variant not in SPREADING_VARIANTS:
         raise LossInputError(f"unknown spreading variant {variant!r}; use one of {SPREADING_VARIANTS}.")
+    if negatives not in SPREADING_NEGATIVES:
+        raise LossInputError(f"unknown spreading negatives {negatives!r}; use one of {SPREADING_NEGATIVES}.")
+    if negatives != "all" and variant != "official":
+        raise LossInputError(f"negatives={negatives!r} is defined on the official variant only (its 2B - 2 "
+                             "candidates per anchor); use variant='official' or negatives='all'.")
     if variant == "official" and negative_weight < 1.0:
         # With m < 1, Z_i = m * (negatives) + positive can fall below one negative term: log(1 - Q) is NaN.
         raise LossInputError(f"the official variant needs negative_weight >= 1 (got {negative_weight}); "
@@ -50,12 +62,21 @@ def spreading_loss(emb, emb_aug, temperature: float = 0.1, *, variant: str = "of
     with full_precision(emb.device):
         f, f_aug = emb.to(dtype), emb_aug.to(dtype)
         if variant == "official":
-            return _official(torch.cat([f, f_aug]), temperature, negative_weight)
+            return _official(torch.cat([f, f_aug]), temperature, negative_weight, negatives)
         return _paper(f, f_aug, temperature, negative_weight)
 
 
-def _official(x: torch.Tensor, temperature: float, m: float) -> torch.Tensor:
-    return _OfficialSpreading.apply(x, temperature, m)
+def _official(x: torch.Tensor, temperature: float, m: float, negatives: str = "all") -> torch.Tensor:
+    return _OfficialSpreading.apply(x, temperature, m, negatives)
+
+
+def _kept_half(logits: torch.Tensor, rows: torch.Tensor, partner: torch.Tensor, hard: bool) -> torch.Tensor:
+    """(N, N) bool: each row's kept half of its 2B - 2 negatives, the B - 1 of largest (``hard``) or smallest
+    logit (within a row the logits order x_i . x_j); self and positive are never in it."""
+    n = logits.shape[0]
+    score = logits.clone() if hard else logits.neg()
+    score.view(-1).index_fill_(0, torch.cat([rows * (n + 1), rows * n + partner]), float("-inf"))
+    return torch.zeros_like(score, dtype=torch.bool).scatter_(1, score.topk(n // 2 - 1, dim=1).indices, True)
 
 
 class _OfficialSpreading(torch.autograd.Function):
@@ -69,7 +90,7 @@ class _OfficialSpreading(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, temperature: float, m: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, temperature: float, m: float, negatives: str = "all") -> torch.Tensor:
         n = x.shape[0]
         rows = torch.arange(n, device=x.device)
         partner = (rows + n // 2) % n
@@ -82,8 +103,11 @@ class _OfficialSpreading(torch.autograd.Function):
             logits.view(-1).index_fill_(0, rows * (n + 1), float("-inf"))
             logits.sub_(logits.amax(dim=1, keepdim=True))
         pos_logit = logits.gather(1, partner[:, None]).squeeze(1)
+        kept = None if negatives == "all" else _kept_half(logits, rows, partner, hard=negatives == "hard_half")
         e = logits.exp_()
         e.view(-1).index_fill_(0, torch.cat([rows * (n + 1), rows * n + partner]), 0.0)  # self and positive
+        if kept is not None:  # a dropped negative has q = 0: no term, and no gradient (V = 0 in backward)
+            e.masked_fill_(~kept, 0.0)
         pos = pos_logit.exp()
         z = e.sum(dim=1).mul_(m).add_(pos)
         q = e.div_(z[:, None])
@@ -102,7 +126,7 @@ class _OfficialSpreading(torch.autograd.Function):
         g = (q * b[:, None]).sub_(v).mul_(m)
         g.scatter_add_(1, partner[:, None], (1 + p * b)[:, None])
         g = g.mul_(grad_out * (-1.0 / (n * ctx.temperature)))
-        return g @ x, None, None
+        return g @ x, None, None, None
 
 
 def _paper(f: torch.Tensor, f_aug: torch.Tensor, temperature: float, m: float) -> torch.Tensor:

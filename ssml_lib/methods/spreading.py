@@ -12,6 +12,9 @@ training images are embedded with the test transform through the L2-normalised p
 the second view of item i comes from its 1-NN with that probability (0.5 there). The official code turns it
 on for ``--dataset cub200`` only; here it is off (0.0) unless asked for, e.g. in the CUB params files.
 
+``negatives`` (the Spreading paper's Table 8): ``all`` (default), ``hard_half`` or ``easy_half``, each anchor's
+most / least similar half of its in-batch negatives (:func:`ssml_lib.losses.spreading_loss`).
+
 Mined positives: the pseudo-positive of item i is its partner's view (itself without the trick), so the
 logged ``pos_precision`` is the fraction of items whose partner shares their class: 1.0 unless the trick is on.
 """
@@ -40,6 +43,7 @@ class SpreadingConfig(Config):
     spreading_variant: Literal["official", "paper"] = "official"
     negative_weight: float = 1.0  # the official --batch-m
     nn_positive_prob: float = 0.0  # official code: 0.5 on CUB only (see the module docstring)
+    negatives: Literal["all", "hard_half", "easy_half"] = "all"  # the paper's Table 8 (spreading_loss)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,6 +55,9 @@ class SpreadingConfig(Config):
         if self.spreading_variant == "official" and self.negative_weight < 1.0:
             raise ConfigError(f"the official spreading loss needs negative_weight >= 1, got {self.negative_weight}. "
                               "Fix: raise it, or use spreading_variant='paper'.")
+        if self.negatives != "all" and self.spreading_variant != "official":
+            raise ConfigError(f"negatives {self.negatives!r} selects among the official form's 2B - 2 negatives. "
+                              "Fix: spreading_variant='official', or negatives='all'.")
 
 
 class Spreading(EmbedOutputMixin, Method):
@@ -108,7 +115,7 @@ class Spreading(EmbedOutputMixin, Method):
         emb = self(torch.cat([view1, view2]))
         e1, e2 = gather_views(emb, 2).chunk(2)  # the global batch's negatives under DDP, as on one GPU
         loss = spreading_loss(e1, e2, self.cfg.temperature, variant=self.cfg.spreading_variant,
-                              negative_weight=self.cfg.negative_weight)
+                              negative_weight=self.cfg.negative_weight, negatives=self.cfg.negatives)
         return {"loss": loss}
 
     def on_epoch_end(self, epoch: int, ctx) -> dict[str, Any]:
