@@ -13,7 +13,7 @@ import yaml
 
 from ssml_lib.errors import ConfigError
 from ssml_lib.experiments.paper_cifar import resolve_row
-from ssml_lib.experiments.paper_isl_appendix import APPENDIX, _similarities, round_points
+from ssml_lib.experiments.paper_isl_appendix import APPENDIX, EUCLIDEAN_KEY, round_points
 from ssml_lib.experiments.paper_isl_fig3 import FIG3, same_class_counts
 from ssml_lib.experiments.paper_isl_fig4 import FIG4, SWEEPS, _sweeps
 
@@ -71,12 +71,9 @@ def test_standin_layers():
     assert resolve_row("isl", standin_size="tiny", table=APPENDIX).model["backbone"] == "convnet4"
 
 
-def test_appendix_rounds_and_similarities():
-    snap = {"mined_positives": {"7": [1, 2]}}
-    history = [{"epoch": 0}, *({"epoch": e, "extra": snap} for e in range(1, 7))]  # 2 epochs a round, 3 rounds
+def test_appendix_shows_the_last_epoch_of_every_mining_round():
+    history = [{"epoch": 0}, *({"epoch": e, "extra": {"mined_positives": {"7": [e]}, EUCLIDEAN_KEY: {"7": [-e]}}}
+                               for e in range(1, 7))]  # 2 epochs a round, 3 rounds
     points = round_points(history, epochs_per_round=2)
-    assert [p["round"] for p in points] == [1, 2] and points[0]["positives"] == {7: [1, 2]}
-    assert _similarities(None) == ["geodesic"] and _similarities(["euclidean", "geodesic"]) == ["euclidean",
-                                                                                                 "geodesic"]
-    with pytest.raises(ConfigError, match="similarities"):
-        _similarities(["manifold"])
+    assert [p["round"] for p in points] == [1, 2] and [p["positives"] for p in points] == [{7: [4]}, {7: [6]}]
+    assert [p["positives"] for p in round_points(history, 2, EUCLIDEAN_KEY)] == [{7: [-4]}, {7: [-6]}]

@@ -407,15 +407,14 @@ sampling_times_values = None  # None: [1, 5] on the stand-in, the params file's 
 From the supplementary material of the ISL paper (Wang et al., ICCV 2021), Appendix C, Figure 1: for a few
 anchors, the positives ISL mines in successive rounds of training, framed green when they share the anchor's
 class and red otherwise (the thesis's positive-mining figure, drawn from ISL's affinity sets A(i) on CIFAR-10).
-The paper's top row is LA (Zhuang et al. 2019), which ssml does not have; `-y 'similarities: [euclidean,
-geodesic]'` adds a row of ISL's miner searching with the anchor itself (a conventional Euclidean rule, not LA).
+Above ISL's row, where the paper shows LA (Zhuang et al. 2019, not in ssml), each anchor's nearest bank
+entries at the same point of the same training: the conventional Euclidean rule, not LA.
 
 - More anchors: `papermill notebooks/paper_isl_appendix_mined_positives.ipynb out.ipynb -p n_anchors 6`
 - Paper scale: add `-p paper_scale True -p data_root /data` (reads `params/paper_isl_appendix_mined_positives/isl.yaml`)
 
 """ + _ISL_FIG_STANDIN,
-        params='''similarities = None  # None: ["geodesic"] (ISL); ["euclidean", "geodesic"] adds the Euclidean row
-n_anchors = None  # anchors drawn with `seed`; None: 3 (the params file's at paper scale)
+        params='''n_anchors = None  # anchors drawn with `seed`; None: 3 (the params file's at paper scale)
 n_show = None  # positives shown per round; None: 4
 ''' + _ISL_FIG_COMMON.format(name="paper_isl_appendix_mined_positives"),
         call="from ssml_lib.experiments.paper_isl_appendix import run_paper_isl_appendix_notebook\n"

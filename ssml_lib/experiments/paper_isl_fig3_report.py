@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .figures import STANDIN_LABEL, FigureResult
 from .paper_isl_fig3 import PAPER_SAYS, TABLE
@@ -24,6 +25,7 @@ def plot_precision(curves: pd.DataFrame, sizes: Sequence[int], *, standin: bool)
             part = curves[(curves["set_size"] == k) & (curves["similarity"] == kind)].dropna()
             ax.plot(part["epoch"], 100 * part["precision"], **style)
         ax.set(title=f"positive set of size {k}", xlabel="epoch (backbone training)", ylabel="precision (%)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Precision of mined positives" + (f"\n{STANDIN_LABEL}" if standin else ""), fontsize=9)
