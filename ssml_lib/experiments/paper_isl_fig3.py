@@ -31,9 +31,6 @@ KINDS = ("geodesic", "euclidean")
 # tiny stand-in's 12 images a class so a set can be all of one class.
 FIG3 = figure_table(TABLE, {"set_sizes": [3, 10]}, {"isl_rounds": 3})
 NOTEBOOK_PARAMS = ("set_sizes", "network", *COMMON_PARAMS)
-PAPER_SAYS = ("Both distance measures reach a similar precision for the smaller positive set, while the geodesic "
-              "distance is clearly above the Euclidean one for the larger set (the paper's Sec. 4.2.1; its "
-              "figure's values are not stated in the text, so none are transcribed).")
 
 
 @torch.no_grad()

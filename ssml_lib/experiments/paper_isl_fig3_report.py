@@ -6,15 +6,18 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
-
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .figures import STANDIN_LABEL, FigureResult
-from .paper_isl_fig3 import PAPER_SAYS, TABLE
 
 STYLE = {"geodesic": dict(color="tab:green", marker="o", label="geodesic (ISL's GAN proxies)"),
          "euclidean": dict(color="tab:gray", marker="s", linestyle="--", label="Euclidean (closest samples)")}
+
+
+PAPER_SAYS = ("Both distance measures reach a similar precision for the smaller positive set, while the geodesic "
+              "distance is clearly above the Euclidean one for the larger set (the paper's Sec. 4.2.1; its "
+              "figure's values are not stated in the text, so none are transcribed).")
 
 
 def plot_precision(curves: pd.DataFrame, sizes: Sequence[int], *, standin: bool):
@@ -45,6 +48,6 @@ def report(run, done: Mapping[str, Any], curves: pd.DataFrame, sizes: Sequence[i
              f"(the paper's sizes are not in our copy of its text); ISL with {cfg.isl_rounds} rounds, "
              f"{cfg.isl_sampling_times} triplet(s) per proxy. Round 0 has no trained GAN, so no geodesic value. "
              + run.data_note())
-    return FigureResult(name=TABLE, standin=run.standin, figures={"precision": fig}, paths=saved["paths"],
+    return FigureResult(name=run.table.name, standin=run.standin, figures={"precision": fig}, paths=saved["paths"],
                         tables={"precision per epoch": (100 * wide).round(1).reset_index()},
                         provenance=saved["provenance"], notes=notes)

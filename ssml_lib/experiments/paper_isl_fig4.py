@@ -27,13 +27,6 @@ VALUE_KEYS = {sweep: f"{sweep}_values" for sweep in SWEEPS}
 FIG4 = figure_table(TABLE, {"threshold_values": [0.3, 0.5], "region_size_values": [0.6, 0.8],
                             "sampling_times_values": [1, 5]}, {"isl_sampling_times": 5, "isl_mining_max_epochs": 1})
 NOTEBOOK_PARAMS = ("sweeps", *VALUE_KEYS.values(), "network", *COMMON_PARAMS)
-PAPER_SAYS = {
-    "threshold": "a medium threshold gives the best accuracy; a low one lets unreliable proxies mine, a high one "
-                 "leaves too few proxies",
-    "region_size": "a medium region gives the best accuracy; a large one adds unreliable instances, a small one "
-                   "too few",
-    "sampling_times": "accuracy rises with the sampling times and barely after five, the paper's setting",
-}
 
 
 def mined_sets(method, ctx) -> dict[str, float]:
