@@ -392,6 +392,82 @@ and with only the most (`hard`) or least (`easy`) similar half of each anchor's 
                                                                ["full", "easy"]),
 })
 
+
+# The ISL paper's figures (ssml_lib.experiments.paper_isl_fig3, paper_isl_fig4, paper_isl_appendix)
+_ISL_FIG_STANDIN = """With no `data_root` the notebook runs on the embedded **stand-in** (synthetic CIFAR-10 in the real layout, a
+convnet4, a few CPU epochs a round; by default the tiny size, seconds), labelled as such: its numbers check the
+pipeline and are **not comparable** with the paper's. Figures, a CSV and the provenance go to
+`runs/results/standin-<size>/figures/` (git-ignored); real runs to `results/figures/`."""
+_ISL_FIG_COMMON = '''network = None  # None: convnet4 on the stand-in, the params file's AlexNet (alexnet_cifar) at paper scale
+epochs = None  # backbone epochs per ISL round; None: 1 at "tiny", 2 at "default", the params file's 200
+paper_scale = False  # True (needs data_root): params/{name}/isl.yaml
+data_root = None  # None: the embedded stand-in; else the folder holding cifar-10-batches-py/
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds) or "default" (minutes on a 2-core CPU)
+device = None  # "auto", "cpu" or "cuda"; None: "auto"
+seed = None  # None: 0'''
+FIGURES.update({
+    "paper_isl_fig3_mining_precision": dict(
+        intro="""# The ISL paper's Figure 3: precision of the mined positives, geodesic vs Euclidean
+
+From the method paper of ISL (Wang et al., ICCV 2021), Sec. 4.2.1 and Figure 3: on CIFAR-10, the precision of
+the mined positive sets (the fraction of an anchor's positives from its class, averaged over the anchors) per
+epoch of training, for two set sizes, when the positives are chosen by geodesic similarity (ISL: the nearest to
+the GAN's proxy) or by Euclidean distance (the nearest to the anchor). The paper says both are alike for the
+small set and geodesic is clearly better for the large one; its values are not in its text, so no paper
+numbers are shown. The sizes are a setting (`set_sizes`): the paper's are lost in our copy of its text.
+
+- Other sizes: `papermill notebooks/paper_isl_fig3_mining_precision.ipynb out.ipynb -y 'set_sizes: [5, 20]'`
+- Paper scale: add `-p paper_scale True -p data_root /data` (reads `params/paper_isl_fig3_mining_precision/isl.yaml`)
+
+""" + _ISL_FIG_STANDIN,
+        params="set_sizes = None  # positive-set sizes; None: [3, 10] on the stand-in, the params file's at paper scale\n"
+               + _ISL_FIG_COMMON.format(name="paper_isl_fig3_mining_precision"),
+        call="from ssml_lib.experiments.paper_isl_fig3 import run_paper_isl_fig3_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_paper_isl_fig3_notebook(globals())"),
+    "paper_isl_fig4_hyperparameters": dict(
+        intro="""# The ISL paper's Figure 4: the effect of ISL's hyper-parameters
+
+From the method paper of ISL (Wang et al., ICCV 2021), Sec. 4.2.2 and Figure 4: the weighted kNN top-1 accuracy
+on CIFAR-10 against (a) the confidence threshold (`isl_gate`), (b) the region size R (`isl_radius`, a cosine:
+larger R, smaller region) and (c) the sampling times (`isl_sampling_times`: triplets drawn per anchor, the most
+confident proxy kept), one swept at a time, the others fixed. Each point is one ISL training; the paper's
+statements are shown (its values are not in its text). Each point also reports how many links were mined, which
+says whether the swept value could change anything.
+
+- One sweep, more points: `papermill notebooks/paper_isl_fig4_hyperparameters.ipynb out.ipynb -p sweeps threshold -y 'threshold_values: [0.1, 0.3, 0.5, 0.7]'`
+- Paper scale (every sweep with the params file's points): add `-p paper_scale True -p data_root /data`
+
+""" + _ISL_FIG_STANDIN,
+        params='''sweeps = None  # None: all three; or one or a list of: threshold, region_size, sampling_times
+threshold_values = None  # None: [0.3, 0.5] on the stand-in, the params file's at paper scale
+region_size_values = None  # None: [0.6, 0.8] on the stand-in, the params file's at paper scale
+sampling_times_values = None  # None: [1, 5] on the stand-in, the params file's at paper scale
+''' + _ISL_FIG_COMMON.format(name="paper_isl_fig4_hyperparameters"),
+        call="from ssml_lib.experiments.paper_isl_fig4 import run_paper_isl_fig4_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_paper_isl_fig4_notebook(globals())"),
+    "paper_isl_appendix_mined_positives": dict(
+        intro="""# The ISL paper's appendix figure: the positives ISL mines per round
+
+From the supplementary material of the ISL paper (Wang et al., ICCV 2021), Appendix C, Figure 1: for a few
+anchors, the positives ISL mines in successive rounds of training, framed green when they share the anchor's
+class and red otherwise (the thesis's positive-mining figure, drawn from ISL's affinity sets A(i) on CIFAR-10).
+Above ISL's row, where the paper shows LA (Zhuang et al. 2019, not in ssml), each anchor's nearest bank
+entries at the same point of the same training: the conventional Euclidean rule, not LA.
+
+- More anchors: `papermill notebooks/paper_isl_appendix_mined_positives.ipynb out.ipynb -p n_anchors 6`
+- Paper scale: add `-p paper_scale True -p data_root /data` (reads `params/paper_isl_appendix_mined_positives/isl.yaml`)
+
+""" + _ISL_FIG_STANDIN,
+        params='''n_anchors = None  # anchors drawn with `seed`; None: 3 (the params file's at paper scale)
+n_show = None  # positives shown per round; None: 4
+''' + _ISL_FIG_COMMON.format(name="paper_isl_appendix_mined_positives"),
+        call="from ssml_lib.experiments.paper_isl_appendix import run_paper_isl_appendix_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_paper_isl_appendix_notebook(globals())"),
+})
+
 def figure_notebook(name: str) -> nbformat.NotebookNode:
     spec = FIGURES[name]
     return _assemble(spec["intro"], spec["params"], spec["call"], spec.get("show", "show_figures(result)"),

@@ -85,10 +85,12 @@ def knn_top1(method, train_view, test_view, k: int, temperature: float, device, 
 
 
 def train_row(row: Row, train_set, test_set, out_dir: Path, *, standin: bool,
-              final_eval: Optional[Callable[[torch.nn.Module, Any, Any, torch.device], dict]] = None) -> list[dict]:
+              final_eval: Optional[Callable[[torch.nn.Module, Any, Any, torch.device], dict]] = None,
+              epoch_eval: Optional[Callable[[Any, Any], dict]] = None) -> list[dict]:
     """Train ``row`` into ``out_dir`` and return its per-epoch records, epoch 0 = the untrained network; epochs
     count the backbone's training only (ISL's GAN stages leave it as it is). ``final_eval(model, train_view,
-    test_view, device)`` adds its scores of the trained network to the last record."""
+    test_view, device)`` adds its scores of the trained network to the last record; ``epoch_eval(method, ctx)``
+    (a figure's measurement) is logged after every backbone epoch and kept in its record under ``extra``."""
     from ..methods.schedule import build_method
     from ..models import build_model
 
@@ -106,13 +108,15 @@ def train_row(row: Row, train_set, test_set, out_dir: Path, *, standin: bool,
                          seed=row.train_cfg.seed).to(device)
     history = [{"epoch": 0, "knn_top1": knn_top1(start, train_view, test_view, k, temp, device, num_workers=workers)}]
     if row.method != "pretrained":
-        history += _fit(row, model, train_set, train_tf, test_tf, train_view, test_view, out_dir, standin)
+        history += _fit(row, model, train_set, train_tf, test_tf, train_view, test_view, out_dir, standin,
+                        epoch_eval)
     if final_eval is not None:
         history[-1].update(final_eval(model.to(device), train_view, test_view, device))
     return history
 
 
-def _fit(row: Row, model, train_set, train_tf, test_tf, train_view, test_view, out_dir: Path, standin: bool):
+def _fit(row: Row, model, train_set, train_tf, test_tf, train_view, test_view, out_dir: Path, standin: bool,
+         epoch_eval: Optional[Callable[[Any, Any], dict]] = None):
     from ..methods.schedule import fit_method
 
     k, temp, workers = row.model["knn_k"], row.model["knn_temperature"], row.train_cfg.num_workers
@@ -120,7 +124,8 @@ def _fit(row: Row, model, train_set, train_tf, test_tf, train_view, test_view, o
     def eval_fn(method, ctx) -> dict[str, Any]:
         if getattr(method, "kind_round", ("backbone",))[0] == "gan":  # ISL's GAN stage: the backbone is frozen
             return {}
-        return {"knn_top1": knn_top1(method, train_view, test_view, k, temp, ctx.device, num_workers=workers)}
+        out = {"knn_top1": knn_top1(method, train_view, test_view, k, temp, ctx.device, num_workers=workers)}
+        return {**out, "extra": epoch_eval(method, ctx)} if epoch_eval is not None else out
 
     run = fit_method(row.method, model=model, train_set=train_set, method_cfg=row.method_cfg,
                      train_cfg=row.train_cfg, out_dir=out_dir, train_transform=train_tf, test_transform=test_tf,
@@ -131,7 +136,8 @@ def _fit(row: Row, model, train_set, train_tf, test_tf, train_view, test_view, o
             continue
         done = history[-1]["epoch"] if history else 0
         history += [{"epoch": done + r["epoch"] + 1, "knn_top1": r.get("knn_top1"), "loss": r.get("loss"),
-                     "wall_s": r.get("wall_s")} for r in stage.history if not r.get("partial")]
+                     "wall_s": r.get("wall_s"), **({"extra": r.get("extra")} if epoch_eval else {})}
+                    for r in stage.history if not r.get("partial")]
     return history
 
 

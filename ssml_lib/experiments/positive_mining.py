@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -135,23 +135,14 @@ def positive_mining_figure(methods=("spreading", "insclr", "stml"), *, table: st
     for m, r in runs.items():
         snaps = read_snapshots(r["run_dir"])
         points = [snaps[i] for i in pick_points(len(snaps), cfg.n_points)]
-        ds, labels = r["train_set"], np.asarray(r["train_set"].labels)
         side = max(r["resolved"]["run"].data.image_size, 64) if standin else 128
-        anchors = [int(a) for a in r["anchors"]]
         multi = len({s["stage"] for s in snaps}) > 1
         names = [f"{p['stage']} ep {p['epoch']}" if multi else f"epoch {p['epoch']}" for p in points]
-        pos = [[p["positives"][a][: cfg.n_show] for p in points] for a in anchors]
-        rej = [[p["rejected"].get(a, [])[: max(cfg.n_show - len(p["positives"][a]), 0)] for p in points]
-               for a in anchors]
-        fig = plot_mined_positives([thumbnail(ds.load_image(a), side) for a in anchors], labels[anchors].tolist(),
-                                   [[[thumbnail(ds.load_image(j), side) for j in pt] for pt in row] for row in pos],
-                                   [[labels[pt].tolist() for pt in row] for row in pos], point_names=names,
-                                   n_show=cfg.n_show, title=f"{DISPLAY_NAMES.get(m, m)} (`{m}`): mined positives "
-                                                            f"on {cfg.table} ({data_label(standin)})",
-                                   rejected_images=[[[thumbnail(ds.load_image(j), side) for j in pt] for pt in row]
-                                                    for row in rej],
-                                   rejected_labels=[[labels[pt].tolist() for pt in row] for row in rej])
-        figures[m], shown[m] = fig, {"points": names, "anchors": anchors, "positives": pos, "rejected": rej}
+        fig, shown[m] = mined_positives_grid(r["train_set"], [int(a) for a in r["anchors"]], [points], names,
+                                             n_show=cfg.n_show, side=side,
+                                             title=f"{DISPLAY_NAMES.get(m, m)} (`{m}`): mined positives on "
+                                                   f"{cfg.table} ({data_label(standin)})")
+        figures[m] = fig
         paths[m] = save_figure(fig, out / f"{FIGURE}_{cfg.table}_{m}.png")
     curves = read_precision_curves({m: r["run_dir"] for m, r in runs.items()})
     figures["precision"] = plot_precision_curves(curves, title=f"Precision of mined positives, {cfg.table} "
@@ -175,6 +166,30 @@ def positive_mining_figure(methods=("spreading", "insclr", "stml"), *, table: st
              + "\n\nThe curves are each run's logged `pos_precision` (over the whole training set, per epoch).")
     return FigureResult(FIGURE, standin, figures, paths, tables={"precision": curves}, provenance=provenance,
                         notes=notes)
+
+
+def mined_positives_grid(dataset, anchors: Sequence[int], runs: Sequence[Sequence[Mapping]], point_names: Sequence[str],
+                         *, n_show: int, side: int, title: str, run_names: Optional[Sequence[str]] = None):
+    """(figure, what it shows) of :func:`plot_mined_positives` from snapshots: for every anchor one row per run
+    (``runs[k]`` = that run's snapshot dicts at the shown points, ``{'positives': {anchor: [...]}, 'rejected':
+    {...}}``), named by ``run_names`` when given; images read from ``dataset`` and squared to ``side`` px."""
+    labels = np.asarray(dataset.labels)
+
+    def image(i: int):
+        return thumbnail(dataset.load_image(i) if hasattr(dataset, "load_image") else dataset[i][0], side)
+
+    rows = [(a, points) for a in anchors for points in runs]
+    pos = [[p["positives"].get(a, [])[:n_show] for p in points] for a, points in rows]
+    rej = [[p.get("rejected", {}).get(a, [])[: max(n_show - len(p["positives"].get(a, [])), 0)] for p in points]
+           for a, points in rows]
+    fig = plot_mined_positives([image(a) for a, _ in rows], labels[[a for a, _ in rows]].tolist(),
+                               [[[image(j) for j in pt] for pt in row] for row in pos],
+                               [[labels[pt].tolist() for pt in row] for row in pos], point_names=point_names,
+                               row_names=[n for _ in anchors for n in run_names] if run_names else None,
+                               n_show=n_show, title=title,
+                               rejected_images=[[[image(j) for j in pt] for pt in row] for row in rej],
+                               rejected_labels=[[labels[pt].tolist() for pt in row] for row in rej])
+    return fig, {"points": list(point_names), "anchors": list(anchors), "positives": pos, "rejected": rej}
 
 
 def run_positive_mining_notebook(namespace: Mapping[str, Any], *, progress: bool = True) -> FigureResult:

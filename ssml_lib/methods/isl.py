@@ -7,9 +7,10 @@ Rounds as stages: ``round{r}_backbone`` then ``round{r}_gan`` for r < rounds - 1
   the mined affinity sets (empty in round 0: pure instance discrimination). At the start of round r >= 1 the
   previous round's GAN mines: for each image, a triplet (a = its current augmented feature, p = its own bank
   entry, n = hardest of ``isl_num_candidates`` random bank entries outside A(i)), proxy p' = G(a, p, n),
-  confidence s = sigmoid(D(a, p', n)); anchors with s > gate add the bank entries among the proxy's top-k
-  with cosine > R + (1 - s)(1 - R) to A(i), symmetrically; mining epochs repeat until links / N exceeds
-  (round + 1) x 0.5 (or 200 epochs), the official stop rule.
+  confidence s = sigmoid(D(a, p', n)) (``isl_sampling_times`` > 1: that many triplets, the most confident proxy
+  kept; ``isl_similarity: euclidean``: the anchor's own feature instead of a proxy, s = 1); anchors with
+  s > gate add the bank entries among the proxy's top-k with cosine > R + (1 - s)(1 - R) to A(i), symmetrically;
+  mining epochs repeat until links / N exceeds (round + 1) x 0.5 (or 200 epochs), the official stop rule.
 * gan stage: backbone frozen (eval mode, no gradient); one D step and one G step per batch (BCE on logits),
   Adam lr 1e-4. Both objectives go into one backward: G's loss sees D through detached weights, so each
   network gets only its own gradient (the official code steps D first and then G against the updated D).
@@ -34,8 +35,9 @@ from ..engine.distributed import all_reduce_sum
 from ..errors import ConfigError
 from ..losses import isl_affinity_loss
 from ..mining import (AffinitySets, FeatureMemory, ProxyDiscriminator, ProxyGenerator, discriminator_objective,
-                      enlarge_positive_sets, gan_should_stop, generator_objective, mining_should_stop,
-                      sample_triplets)
+                      enlarge_positive_sets, gan_should_stop, generator_objective, mining_queries,
+                      mining_should_stop, sample_triplets)
+from ..mining.isl_proxy import SIMILARITIES
 from ._common import NormalizedEmbedMixin, labels_tensor
 from .base import Method
 from .views import Transformed
@@ -59,6 +61,8 @@ class ISLConfig(Config):
     isl_mining_max_epochs: int = 200
     isl_num_candidates: int = 4096
     isl_affinity_capacity: int = 64
+    isl_similarity: str = "geodesic"  # the miner's queries: GAN proxies (ISL) or "euclidean" (the anchors themselves)
+    isl_sampling_times: int = 1  # triplets drawn per anchor when mining, the most confident proxy kept (official 1)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -71,8 +75,10 @@ class ISLConfig(Config):
              "use >= 0 and > 0"),
             (0.0 <= self.isl_gate < 1.0 and -1.0 <= self.isl_radius <= 1.0, "isl_gate/isl_radius",
              "use a gate in [0, 1) and a cosine radius in [-1, 1]"),
-            (self.isl_top_k >= 1 and self.isl_num_candidates >= 1 and self.isl_affinity_capacity >= 1,
-             "isl_top_k/isl_num_candidates/isl_affinity_capacity", "use positive integers"),
+            (self.isl_top_k >= 1 and self.isl_num_candidates >= 1 and self.isl_affinity_capacity >= 1
+             and self.isl_sampling_times >= 1, "isl_top_k/isl_num_candidates/isl_affinity_capacity/"
+             "isl_sampling_times", "use positive integers"),
+            (self.isl_similarity in SIMILARITIES, "isl_similarity", f"use one of {', '.join(SIMILARITIES)}"),
         ]
         for ok, key, fix in checks:
             if not ok:
@@ -175,12 +181,11 @@ class ISL(NormalizedEmbedMixin, Method):
             gen = torch.Generator(device=ctx.device).manual_seed(derive_seed(ctx.seed, round_index, epochs))
             for start in range(0, n, step):  # batches of anchors; every op inside is vectorised
                 idx = torch.arange(start, min(n, start + step), device=ctx.device)
-                t = sample_triplets(feats[idx], idx, self.memory, self.affinity,
-                                    num_candidates=min(cfg.isl_num_candidates, n), generator=gen)
-                proxy = self.generator(t.anchor, t.positive, t.negative)
-                confidence = torch.sigmoid(self.discriminator(t.anchor, proxy, t.negative))
-                out = enlarge_positive_sets(idx, proxy, confidence, self.memory, self.affinity, gate=cfg.isl_gate,
-                                            radius=cfg.isl_radius, top_k=min(cfg.isl_top_k, n - 1))
+                q = mining_queries(self.generator, self.discriminator, feats[idx], idx, self.memory, self.affinity,
+                                   similarity=cfg.isl_similarity, sampling_times=cfg.isl_sampling_times,
+                                   num_candidates=min(cfg.isl_num_candidates, n), rng=gen)
+                out = enlarge_positive_sets(idx, q.vectors, q.confidence, self.memory, self.affinity,
+                                            gate=cfg.isl_gate, radius=cfg.isl_radius, top_k=min(cfg.isl_top_k, n - 1))
                 passed += int(out.passed.sum())
             if mining_should_stop(int(self.affinity.num_links()), n, round_index, epochs,
                                   per_round=cfg.isl_per_round, max_epochs=cfg.isl_mining_max_epochs):

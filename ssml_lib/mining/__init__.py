@@ -10,6 +10,7 @@ from .ema import ema_update_
 from .isl_proxy import (Enlargement, ProxyDiscriminator, ProxyGenerator, Triplets, discriminator_objective,
                         enlarge_positive_sets, gan_should_stop, generator_objective, mining_should_stop,
                         sample_triplets)
+from .isl_proxy import Queries, mining_queries
 from .manifold import (MomPools, euclidean_neighbours, manifold_graph, manifold_neighbours,
                        manifold_similarity, mom_pools, select_anchors, stationary_distribution)
 from .memory_bank import FeatureMemory, MemoryDraw, draw_negatives
@@ -29,3 +30,4 @@ __all__ = [
     "sample_triplets", "save_candidate_pool", "select_anchors", "select_in_batch", "spreading_partners",
     "stationary_distribution", "tuple_batch", "tuple_labels",
 ]
+__all__ += ["Queries", "mining_queries"]

@@ -90,6 +90,44 @@ def sample_triplets(features: Any, indices: Any, memory: FeatureMemory, affinity
     return Triplets(a, memory.read(idx), memory.read(neg), neg)
 
 
+SIMILARITIES = ("geodesic", "euclidean")
+
+
+class Queries(NamedTuple):
+    vectors: torch.Tensor     # (B, D) what the bank is searched with for each anchor
+    confidence: torch.Tensor  # (B,) the discriminator's confidence in it (1 for the anchor itself)
+
+
+@torch.no_grad()
+def mining_queries(generator: nn.Module, discriminator: nn.Module, features: Any, indices: Any,
+                   memory: FeatureMemory, affinity: AffinitySets, *, similarity: str = "geodesic",
+                   sampling_times: int = 1, num_candidates: int = 4096,
+                   rng: torch.Generator | None = None) -> Queries:
+    """What the miner searches the bank with, per anchor (``features`` are the anchors' current features).
+
+    * ``geodesic`` (ISL, the default): the GAN's proxy p' = G(a, p, n) and its confidence s = sigmoid(D(a, p', n)).
+      With ``sampling_times`` T > 1, T triplets are drawn per anchor and the proxy of highest confidence is kept
+      (the paper's "optimal proxy", Sec. 3.2, read as the most confident one; the official code draws one).
+    * ``euclidean`` (the conventional neighbourhood discovery the paper compares with): the anchor's own feature,
+      confidence 1, so every anchor passes the gate and the radius is R itself. Features and bank entries are
+      unit vectors, so the nearest by cosine are the nearest by Euclidean distance.
+    """
+    a = as_features(features).detach().float()
+    if similarity not in SIMILARITIES:
+        raise SsmlError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}.")
+    if similarity == "euclidean":
+        return Queries(a, torch.ones(a.shape[0], device=a.device))
+    idx = as_index(indices, "indices", ndim=1).to(a.device)
+    times, b = check_positive_int(sampling_times, "sampling_times"), a.shape[0]
+    t = sample_triplets(a.repeat(times, 1), idx.repeat(times), memory, affinity, num_candidates=num_candidates,
+                        generator=rng)
+    proxy = generator(t.anchor, t.positive, t.negative)
+    confidence = torch.sigmoid(discriminator(t.anchor, proxy, t.negative)).reshape(times, b)
+    best = confidence.argmax(0)  # first of equals
+    cols = torch.arange(b, device=a.device)
+    return Queries(proxy.reshape(times, b, -1)[best, cols], confidence[best, cols])
+
+
 class Enlargement(NamedTuple):
     passed: torch.Tensor      # (B,) bool: confidence > gate
     neighbours: torch.Tensor  # (B, top_k) bank indices nearest to the proxy (self excluded); -1 where not passed
