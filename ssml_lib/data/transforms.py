@@ -128,17 +128,18 @@ def build_transform(
     return T.Compose([*_geometry(preset, train, size, resize), *normalization(normalize).transforms])
 
 
-def cifar_transform(train: bool = True, size: int = 32, flip: bool = True) -> T.Compose:
+def cifar_transform(train: bool = True, size: int = 32, flip: bool = True, resize: bool = False) -> T.Compose:
     """The CIFAR pipelines of the Spreading and Wu et al. (lemniscate) CIFAR code, with CIFAR normalisation.
 
     Train: RandomResizedCrop(size, scale=(0.2, 1)), ColorJitter(0.4, 0.4, 0.4, 0.4), RandomGrayscale(0.2),
     HFlip; test: the image as it is. (The Spreading paper names the same four augmentations "with default
     parameters"; these are the values its code passes.) ``flip=False`` leaves the flip out, as the ISL CIFAR/SVHN
-    code does.
+    code does. ``resize=True`` brings test images to ``size`` first (Resize(size); the STL-10 stand-in runs its
+    96 px images at 32 px).
     """
     if not isinstance(train, bool):
         raise ConfigError(f"cifar_transform: train must be True or False, got {train!r}.")
     steps = [T.RandomResizedCrop(size, scale=(0.2, 1.0)), T.ColorJitter(0.4, 0.4, 0.4, 0.4), T.RandomGrayscale(0.2),
-             *([T.RandomHorizontalFlip()] if flip else [])] if train else []
+             *([T.RandomHorizontalFlip()] if flip else [])] if train else [T.Resize(size)] if resize else []
     return T.Compose([*steps, *normalization("cifar").transforms])  # ToTensor + Normalize
 
