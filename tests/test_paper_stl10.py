@@ -3,12 +3,10 @@ CIFAR recipe at 96 px, refused without data_root), the stand-in layers, the trai
 end-to-end run on the 105K analogue (kNN over the labelled images, linear classifier) that writes only where told."""
 from __future__ import annotations
 
-import re
-
 import pytest
-import yaml
 
 from conftest import isolate
+from paper_params_case import check_paper_params_file
 from ssml_lib.errors import ConfigError
 from ssml_lib.experiments.paper_cifar import resolve_row as _resolve
 from ssml_lib.experiments.paper_stl10 import ROWS, STL10_TABLE, TABLE, TRAIN_SPLITS, run_paper_stl10_notebook
@@ -25,13 +23,7 @@ def test_one_params_file_per_row_and_no_other():
 
 @pytest.mark.parametrize("row", sorted(ROWS))
 def test_params_file_names_its_row_comments_every_value_and_resolves(row):
-    text = STL10_TABLE.params_file(row).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    assert data["paper_row"] == f"{TABLE}/{row}" and data["method"] == ROWS[row][0] and "data_root" not in data
-    for line in text.splitlines():
-        if re.match(r"^[A-Za-z_]", line):
-            assert line.partition("#")[2].strip(), f"{row}: no source comment on {line!r}"
-        assert len(line) <= 120
+    check_paper_params_file(STL10_TABLE, row)
     r = resolve(row, data_root="/data", paper_scale=True)
     assert r.model == dict(backbone="resnet18_cifar", embedding_size=128, knn_k=200, knn_temperature=0.1,
                            input_px=96, probe_epochs=100)

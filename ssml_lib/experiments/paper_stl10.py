@@ -77,7 +77,8 @@ def run_paper_stl10_notebook(params: Mapping[str, Any]):
     results = []
     for row in rows:
         start = time.perf_counter()
-        folder = runs_dir() / TABLE / kind / split.replace("+", "_") / f"{row.name}-{row_digest(row, train_set.data_id)}"
+        run = f"{row.name}-{row_digest(row, train_set.data_id)}"
+        folder = runs_dir() / TABLE / kind / split.replace("+", "_") / run
 
         def linear(model, train_view, test_view, device, row=row):
             return {"linear_top1": probe_top1(model, train_view, test_view, device, model,
