@@ -1,13 +1,15 @@
 """The shape every paper-scale params file of a small-image paper table has (tests/test_paper_cifar.py,
-test_paper_isl.py, test_paper_stl10.py): it names its row and method, has no data_root, a source comment on every
-value, lines of at most 120 characters, and no float PyYAML would read as a string."""
+test_paper_isl.py, test_paper_stl10.py): one file per row, each naming its row and method, no data_root, a source
+comment on every value, lines of at most 120 characters, and no float PyYAML would read as a string."""
 import re
 
 import yaml
 
 
 def check_paper_params_file(table, row: str) -> dict:
-    """Check ``params/<table>/<row>.yaml`` of ``table`` (a ``PaperTable``) and return its values."""
+    """Check ``params/<table>/<row>.yaml`` of ``table`` (a ``PaperTable``) and return its values; the folder holds
+    one file per row of the table and no other."""
+    assert {p.stem for p in table.params_dir.glob("*.yaml")} == set(table.rows)
     text = table.params_file(row).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     assert data["paper_row"] == f"{table.name}/{row}" and data["method"] == table.rows[row][0]

@@ -3,22 +3,18 @@ CIFAR recipe at 96 px, refused without data_root), the stand-in layers, the trai
 end-to-end run on the 105K analogue (kNN over the labelled images, linear classifier) that writes only where told."""
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from conftest import isolate
 from paper_params_case import check_paper_params_file
 from ssml_lib.errors import ConfigError
-from ssml_lib.experiments.paper_cifar import resolve_row as _resolve
+from ssml_lib.experiments.paper_cifar import resolve_row
 from ssml_lib.experiments.paper_stl10 import ROWS, STL10_TABLE, TABLE, TRAIN_SPLITS, run_paper_stl10_notebook
 from ssml_lib.results import load_reference
 
-
-def resolve(row, **kw):
-    return _resolve(row, table=STL10_TABLE, **kw)
-
-
-def test_one_params_file_per_row_and_no_other():
-    assert {p.stem for p in STL10_TABLE.params_dir.glob("*.yaml")} == set(ROWS)
+resolve = partial(resolve_row, table=STL10_TABLE)
 
 
 @pytest.mark.parametrize("row", sorted(ROWS))
