@@ -37,6 +37,18 @@ def test_standin_layers():
     assert resolve("nce", standin_size="tiny").method_cfg.nce_k == 5  # 4,096 / 50,000 of the 60 labelled images
 
 
+def test_input_px_resizes_the_test_images_and_sets_the_crop():
+    from PIL import Image
+
+    from ssml_lib.experiments.paper_cifar_run import row_transforms
+
+    image = Image.new("RGB", (96, 96))
+    test, train = row_transforms({"input_px": 32})
+    assert test(image).shape == train(image).shape == (3, 32, 32)
+    test, train = row_transforms({})  # the CIFAR tables: test images as they are, 32 px crops
+    assert test(image).shape == (3, 96, 96) and train(image).shape == (3, 32, 32)
+
+
 def test_reference_rows_match_our_rows_and_splits():
     ref = load_reference(TABLE)
     ours = ref[ref["method"].isin(ROWS)]

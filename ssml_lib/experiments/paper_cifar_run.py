@@ -1,4 +1,4 @@
-"""One row of a method paper's small-image table (CIFAR-10/100, SVHN): open the data, train with ``fit_method``,
+"""One row of a method paper's small-image table (CIFAR-10/100, SVHN, STL-10): open the data, train with ``fit_method``,
 score every epoch with the weighted kNN classifier (used by :mod:`~ssml_lib.experiments.paper_cifar` and
 :mod:`~ssml_lib.experiments.paper_isl`)."""
 from __future__ import annotations
