@@ -3,14 +3,12 @@ paper's settings, refused without data_root), the stand-in layers, and a tiny en
 the run and result folders it is given."""
 from __future__ import annotations
 
-import re
-
 import pytest
-import yaml
 
 from conftest import isolate
+from paper_params_case import check_paper_params_file
 from ssml_lib.errors import ConfigError
-from ssml_lib.experiments.paper_cifar import (PARAMS_DIR, ROWS, TABLE, params_file, resolve_row,
+from ssml_lib.experiments.paper_cifar import (PARAMS_DIR, ROWS, SPREADING, TABLE, resolve_row,
                                               run_paper_cifar_notebook, standin_milestones)
 from ssml_lib.results import load_reference
 
@@ -21,15 +19,7 @@ def test_one_params_file_per_row_and_no_other():
 
 @pytest.mark.parametrize("row", sorted(ROWS))
 def test_params_file_names_its_row_and_comments_every_value(row):
-    text = params_file(row).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    assert data["paper_row"] == f"{TABLE}/{row}" and data["method"] == ROWS[row][0] and "data_root" not in data
-    for line in text.splitlines():
-        if re.match(r"^[A-Za-z_]", line):
-            assert line.partition("#")[2].strip(), f"{row}: no source comment on {line!r}"
-        assert len(line) <= 120
-    for value in data.values():  # PyYAML reads 1e-4 as a string
-        assert not (isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value))
+    check_paper_params_file(SPREADING, row)
 
 
 @pytest.mark.parametrize("row", sorted(ROWS))

@@ -121,3 +121,42 @@ def test_spreading_ablations_agree_with_table1_and_the_text():
     assert t7.drop("Full").idxmin() == "w/o R" and (t7.drop("Full") < t7["Full"]).all()  # "all ... contribute"
     assert (t8["Full"], t8["No DA"]) == (83.6, 37.4)  # "drops significantly from 83.6% to 37.4%"
     assert t8["Easy"] < t8["Hard"] < t8["Full"]
+
+
+# The Spreading paper's Table 2 (STL-10), read again from its table lines when this test was written:
+# row label -> (training images, printed linear cell, printed kNN cell); "-" is a cell the paper leaves empty.
+STL10 = "paper_spreading_table2_stl10"
+STL10_PRINTED = {"RandomCNN": ("", "-", "22.4"), "k-MeansNet* [5]": ("105K", "60.1", "-"),
+                 "HMP* [2]": ("105K", "64.5", "-"), "Satck* [54]": ("105K", "74.3", "-"),
+                 "Exemplar* [8]": ("105K", "75.4", "-"), "NPSoftmax [46]": ("5K", "62.3", "66.8"),
+                 "NCE [46]": ("5K", "61.9", "66.2"), "DeepCluster(100) [3]": ("5K", "56.5", "61.2"),
+                 "Ours 5K": ("5K", "69.5", "74.1"), "Ours 105K": ("105K", "77.9", "81.6")}
+
+
+def test_stl10_table2_transcription():
+    df = load_reference(STL10)
+    assert list(df.columns) == COLUMNS and (df["table"] == STL10).all() and (df["dataset"] == "stl10").all()
+    got: dict = {}
+    for _, r in df.iterrows():
+        label = f"{r['paper_label']} {r['setting']}" if r["paper_label"] == "Ours" else r["paper_label"]
+        cells = got.setdefault(label, {"setting": r["setting"], "linear": "-", "kNN": "-"})
+        cells[r["metric"]] = r["printed"]
+    assert {k: (v["setting"], v["linear"], v["kNN"]) for k, v in got.items()} == STL10_PRINTED
+    assert list(got) == list(STL10_PRINTED)  # the paper's row order
+    assert (df["printed"].astype(float) == df["value"]).all() and (df["unit"] == "percent").all()
+    assert not df.duplicated(["method", "dataset", "metric", "setting"]).any()
+    assert df["source"].str.startswith("the Spreading paper (Ye et al. 2019").all()
+    assert df["source"].iloc[0].split(", ", 1)[-1].startswith("Table 2: Classification accuracy (%)")
+    starred = df["paper_label"].str.contains("*", regex=False)  # "Results are taken from [33]"
+    assert (df["source"].str.contains("taken by the paper from [33]", regex=False) == starred).all()
+
+
+def test_stl10_table2_agrees_with_what_the_paper_says():
+    v = load_reference(STL10).set_index(["method", "metric", "setting"])["value"]
+    # "kNN: 74.1%, Linear: 69.5%" with 5K; "increases to 81.6%" and "from 69.5% to 77.9%" with 105K
+    assert (v[("spreading", "kNN", "5K")], v[("spreading", "linear", "5K")]) == (74.1, 69.5)
+    assert (v[("spreading", "kNN", "105K")], v[("spreading", "linear", "105K")]) == (81.6, 77.9)
+    for images in ("5K", "105K"):  # "the best accuracy with both classifiers", with 5K and with 105K images
+        rows = v[[s == images for _, _, s in v.index]]
+        assert rows.groupby(level="metric").idxmax().map(lambda i: i[0]).eq("spreading").all()
+    assert f"`{STL10}.csv`" in (REFERENCE_DIR / "README.md").read_text(encoding="utf-8")

@@ -30,6 +30,7 @@ PAPER_TABLES += ["paper_insclr_table3_revisited", "paper_insclr_table4_oxford_pa
                  "paper_insclr_table5_gldv2_retrieval", "paper_insclr_table1_ablation",
                  "paper_insclr_table2_memory_mining"]
 PAPER_TABLES += ["paper_spreading_table7_augmentation", "paper_spreading_table8_sampling"]
+PAPER_TABLES += ["paper_spreading_table2_stl10"]
 COLUMNS = ["table", "method", "paper_label", "dataset", "metric", "value", "printed", "unit", "setting", "source"]
 
 

@@ -468,6 +468,39 @@ n_show = None  # positives shown per round; None: 4
              "result = run_paper_isl_appendix_notebook(globals())"),
 })
 
+
+FIGURES.update({
+    "paper_spreading_table2_stl10": dict(
+        intro="""# The Spreading paper's Table 2: linear and kNN classifiers on STL-10
+
+From the method paper of Spreading (Ye et al. 2019, "Unsupervised Embedding Learning via Invariant and Spreading
+Instance Feature"): Table 2, the STL-10 test accuracy of a linear classifier and of the weighted kNN classifier
+(k = 200) on the 128-d embedding of a ResNet18 trained without labels, on the 5,000 labelled training images
+(`train_split` "train", the paper's 5K) or on those and the 100,000 unlabelled ones ("train+unlabeled", 105K).
+Both classifiers use the labelled training images. Rows: `pretrained` (the untrained network, the paper's
+RandomCNN), `spreading` (the paper's own method), `npsoftmax` and `nce` (Wu et al.'s memory bank). DeepCluster and
+the rows the paper takes from another paper show its numbers only.
+
+- The 105K row: `papermill notebooks/paper_spreading_table2_stl10.ipynb out.ipynb -p method '["spreading"]' -p train_split train+unlabeled`
+- Paper scale: add `-p paper_scale True -p data_root /data` (the folder holding `stl10_binary/`; each row reads `params/paper_spreading_table2_stl10/<row>.yaml`)
+
+With no `data_root` the notebook runs on the embedded **stand-in** (synthetic STL-10 in the real layout, a convnet4
+at 32 px, a few CPU epochs; by default the tiny stand-in, seconds), labelled as such: its numbers are not
+comparable with the paper's. Results go to `runs/results/standin-<size>/` (git-ignored); real runs to `results/`.""",
+        params='''method = ["pretrained", "spreading"]  # rows: pretrained (RandomCNN), spreading, npsoftmax, nce
+train_split = "train"  # what the rows train on: "train" (the paper's 5K) or "train+unlabeled" (105K)
+epochs = None  # None: 3 on the stand-in (1 at "tiny"), the params file's 200 at paper scale
+paper_scale = False  # True (needs data_root): each row reads params/paper_spreading_table2_stl10/<row>.yaml
+data_root = None  # None: the embedded stand-in; else the folder holding stl10_binary/
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds) or "default" (minutes a row on a 2-core CPU)
+device = None  # "auto", "cpu" or "cuda"; None: "auto"
+seed = None  # None: 0''',
+        call="from ssml_lib.experiments.paper_stl10 import run_paper_stl10_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_paper_stl10_notebook(globals())"),
+})
+
+
 def figure_notebook(name: str) -> nbformat.NotebookNode:
     spec = FIGURES[name]
     return _assemble(spec["intro"], spec["params"], spec["call"], spec.get("show", "show_figures(result)"),

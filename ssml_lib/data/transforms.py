@@ -131,7 +131,8 @@ def build_transform(
 CIFAR_AUGMENTATIONS = ("crop", "jitter", "grey", "flip")  # the CIFAR training steps by name, in their order
 
 
-def cifar_transform(train: bool = True, size: int = 32, flip: bool = True, without: Sequence[str] = ()) -> T.Compose:
+def cifar_transform(train: bool = True, size: int = 32, flip: bool = True, without: Sequence[str] = (),
+                    resize: bool = False) -> T.Compose:
     """The CIFAR pipelines of the Spreading and Wu et al. (lemniscate) CIFAR code, with CIFAR normalisation.
 
     Train: RandomResizedCrop(size, scale=(0.2, 1)), ColorJitter(0.4, 0.4, 0.4, 0.4), RandomGrayscale(0.2),
@@ -139,6 +140,8 @@ def cifar_transform(train: bool = True, size: int = 32, flip: bool = True, witho
     parameters"; these are the values its code passes.) ``flip=False`` leaves the flip out, as the ISL CIFAR/SVHN
     code does. ``without`` leaves out the named training steps (:data:`CIFAR_AUGMENTATIONS`: ``crop``, ``jitter``,
     ``grey``, ``flip``; the Spreading paper's Tables 7 and 8), all four: the image as it is, normalised.
+    ``resize=True`` brings test images to ``size`` first (Resize(size); the STL-10 stand-in runs its 96 px images
+    at 32 px).
     """
     if not isinstance(train, bool):
         raise ConfigError(f"cifar_transform: train must be True or False, got {train!r}.")
@@ -149,6 +152,9 @@ def cifar_transform(train: bool = True, size: int = 32, flip: bool = True, witho
     named = {"crop": T.RandomResizedCrop(size, scale=(0.2, 1.0)), "jitter": T.ColorJitter(0.4, 0.4, 0.4, 0.4),
              "grey": T.RandomGrayscale(0.2), "flip": T.RandomHorizontalFlip()}
     left_out = set(without) | (set() if flip else {"flip"})
-    steps = [named[k] for k in CIFAR_AUGMENTATIONS if k not in left_out] if train else []
+    if train:
+        steps = [named[k] for k in CIFAR_AUGMENTATIONS if k not in left_out]
+    else:
+        steps = [T.Resize(size)] if resize else []
     return T.Compose([*steps, *normalization("cifar").transforms])  # ToTensor + Normalize
 

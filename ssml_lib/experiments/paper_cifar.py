@@ -65,6 +65,7 @@ class PaperTable:
     standin_method: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per method
     paper_table: str = "Table 1"  # the paper's table, in the report
     paper_figure: str = "Figure 3"  # the paper's figure of the per-epoch curves; "": the paper has none
+    dataset: str = "cifar10"  # the stand-in whose size sets NCE's stand-in noise count
 
     @property
     def params_dir(self) -> Path:
@@ -84,12 +85,13 @@ def standin_milestones(epochs: int) -> list[int]:
     return sorted({max(1, round(0.6 * epochs)), max(1, round(0.8 * epochs))})
 
 
-def standin_nce_k(size: str) -> int:
+def standin_nce_k(size: str, dataset: str = "cifar10") -> int:
     """NCE's noise count on the stand-in: the official share of the training set (4,096 of 50,000 images), so the
-    few hundred stand-in images are not each drawn as noise many times per row, their own row among them."""
+    few hundred stand-in images are not each drawn as noise many times per row, their own row among them (STL-10:
+    the share of its labelled training images)."""
     from ..data.standin.sizes import resolve_size
 
-    return max(1, round(4096 / 50000 * 10 * resolve_size("cifar10", size).train_per_class))
+    return max(1, round(4096 / 50000 * 10 * resolve_size(dataset, size).train_per_class))
 
 
 def params_file(row: str) -> Path:
@@ -148,7 +150,7 @@ def resolve_row(row: str, *, data_root: Optional[str] = None, paper_scale: bool 
     if not paper_scale and "milestones" not in tcfg:
         tcfg["milestones"] = standin_milestones(int(tcfg["epochs"]))
     if not paper_scale and method == "nce" and "nce_k" not in mcfg:
-        mcfg["nce_k"] = standin_nce_k(standin_size)
+        mcfg["nce_k"] = standin_nce_k(standin_size, table.dataset)
     if method == "pretrained":
         tcfg = {k: v for k, v in tcfg.items() if k in ("device", "seed", "batch_size")}
     return Row(name=row, method=method, setting=setting, method_cfg=method_config(method, mcfg),

@@ -1,4 +1,4 @@
-"""One row of a method paper's small-image table (CIFAR-10/100, SVHN): open the data, train with ``fit_method``,
+"""One row of a method paper's small-image table (CIFAR-10/100, SVHN, STL-10): open the data, train with ``fit_method``,
 score every epoch with the weighted kNN classifier (used by :mod:`~ssml_lib.experiments.paper_cifar` and
 :mod:`~ssml_lib.experiments.paper_isl`)."""
 from __future__ import annotations
@@ -84,20 +84,31 @@ def knn_top1(method, train_view, test_view, k: int, temperature: float, device, 
     return 100.0 * acc
 
 
+def row_transforms(model: dict):
+    """(test, train) transforms of a row: the CIFAR pipelines at ``input_px`` (test images resized to it) when the
+    row's model names one, else at 32 px as they are."""
+    px = model.get("input_px")
+    flip = model.get("train_flip", True)
+    without = tuple(model.get("augment_without", ()))
+    return (cifar_transform(False, size=px or 32, resize=px is not None),
+            cifar_transform(True, size=px or 32, flip=flip, without=without))
+
+
 def train_row(row: Row, train_set, test_set, out_dir: Path, *, standin: bool,
               final_eval: Optional[Callable[[torch.nn.Module, Any, Any, torch.device], dict]] = None,
-              epoch_eval: Optional[Callable[[Any, Any], dict]] = None) -> list[dict]:
+              epoch_eval: Optional[Callable[[Any, Any], dict]] = None, knn_set=None) -> list[dict]:
     """Train ``row`` into ``out_dir`` and return its per-epoch records, epoch 0 = the untrained network; epochs
     count the backbone's training only (ISL's GAN stages leave it as it is). ``final_eval(model, train_view,
     test_view, device)`` adds its scores of the trained network to the last record; ``epoch_eval(method, ctx)``
-    (a figure's measurement) is logged after every backbone epoch and kept in its record under ``extra``."""
+    (a figure's measurement) is logged after every backbone epoch and kept in its record under ``extra``. The kNN
+    classifier (and ``final_eval``) read the labelled ``knn_set`` (default: the training set; STL-10 trains on
+    unlabelled images too and scores over its labelled training images)."""
     from ..methods.schedule import build_method
     from ..models import build_model
 
-    test_tf = cifar_transform(False)
-    train_tf = cifar_transform(True, flip=row.model.get("train_flip", True),
-                               without=tuple(row.model.get("augment_without", ())))
-    train_view, test_view = Transformed(train_set, test_tf), Transformed(test_set, test_tf)
+    test_tf, train_tf = row_transforms(row.model)
+    train_view = Transformed(knn_set if knn_set is not None else train_set, test_tf)
+    test_view = Transformed(test_set, test_tf)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(row.train_cfg.seed)
         model = build_model(row.model["backbone"], pooling="avg", head="linear",
@@ -139,6 +150,27 @@ def _fit(row: Row, model, train_set, train_tf, test_tf, train_view, test_view, o
                      "wall_s": r.get("wall_s"), **({"extra": r.get("extra")} if epoch_eval else {})}
                     for r in stage.history if not r.get("partial")]
     return history
+
+
+def probe_top1(model: torch.nn.Module, train_view, test_view, device: torch.device,
+               features: Callable[[torch.Tensor], torch.Tensor], *, epochs: int, seed: int) -> float:
+    """Linear-probe top-1 (%) on ``features(images)`` of the frozen ``model``, both splits through the test
+    transform (:func:`ssml_lib.eval.linear_probe.linear_probe_accuracy`: our protocol, seeded, no test-set
+    selection)."""
+    from ..eval.linear_probe import linear_probe_accuracy
+
+    @torch.no_grad()
+    def embed(view):
+        loader = torch.utils.data.DataLoader(view, batch_size=100, shuffle=False)
+        was = model.training
+        model.eval()
+        out = torch.cat([features(x.to(device)).float().cpu() for x, _, _ in loader])
+        model.train(was)
+        return out
+
+    acc = linear_probe_accuracy(embed(train_view), train_view.base.labels, embed(test_view), test_view.base.labels,
+                                epochs=epochs, seed=seed, device=device)
+    return 100.0 * acc
 
 
 def evaluate_row(row: Row, history: list[dict], wall_s: float) -> dict:

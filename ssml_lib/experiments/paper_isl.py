@@ -23,7 +23,7 @@ import torch
 from ..errors import ConfigError
 from ..paths import results_dir, runs_dir, standin_results_base
 from .paper_cifar import PaperTable, _as_rows, one_thread, resolve_row
-from .paper_cifar_run import evaluate_row, open_small, row_digest, train_row
+from .paper_cifar_run import evaluate_row, open_small, probe_top1, row_digest, train_row
 
 TABLE = "paper_isl_table1"
 DATASETS = ("cifar10", "cifar100", "svhn")
@@ -54,22 +54,11 @@ NOTEBOOK_PARAMS = ("method", "dataset", "backbone", "network", "epochs", "paper_
 def conv5_probe(model: torch.nn.Module, train_view, test_view, device: torch.device, *, pool: str, epochs: int,
                 seed: int) -> dict:
     """Linear-probe top-1 (%) on the pooled conv5 features of the frozen backbone, test transform for both splits
-    (:func:`ssml_lib.eval.linear_probe.linear_probe_accuracy`: our protocol, seeded, no test-set selection)."""
-    from ..eval.linear_probe import linear_probe_accuracy
+    (:func:`~.paper_cifar_run.probe_top1`)."""
     from ..models.backbones import conv5_features
 
-    @torch.no_grad()
-    def features(view):
-        loader = torch.utils.data.DataLoader(view, batch_size=100, shuffle=False)
-        was = model.training
-        model.eval()
-        out = torch.cat([conv5_features(model.backbone, x.to(device), pool).float().cpu() for x, _, _ in loader])
-        model.train(was)
-        return out
-
-    acc = linear_probe_accuracy(features(train_view), train_view.base.labels, features(test_view),
-                                test_view.base.labels, epochs=epochs, seed=seed, device=device)
-    return {"lc_top1": 100.0 * acc}
+    return {"lc_top1": probe_top1(model, train_view, test_view, device,
+                                  lambda x: conv5_features(model.backbone, x, pool), epochs=epochs, seed=seed)}
 
 
 def _choice(name: str, value: Any, choices) -> str:

@@ -28,13 +28,20 @@ def table(name: str, results: Sequence[Mapping], dataset: str, architecture: str
     """One line per row (the paper's of this dataset and architecture, and ours): paper and ours, per protocol."""
     sbs = side_by_side(name, [t for r in results for t in tidy(r)])
     sbs = sbs[(sbs["dataset"] == dataset) & (sbs["setting"].str.split("/").str[0] == architecture)]
+    return paired_table(sbs, results, LABELS, standin)
+
+
+def paired_table(sbs: pd.DataFrame, results: Sequence[Mapping], labels: Mapping[str, str],
+                 standin: bool) -> pd.DataFrame:
+    """One line per (method, setting) of ``side_by_side``'s rows: the paper's and our value of each metric in
+    ``labels`` (metric -> column label), and our epochs."""
     ours = "ours, STAND-IN (%)" if standin else "ours (%)"
     epochs = {(r["method"], r["setting"]): r["epochs"] for r in results}
     lines = []
     for (method, setting), group in sbs.groupby(["method", "setting"], sort=False):
         cells = group.set_index("metric")
         line = {"paper row": group["paper_label"].max() or "(no paper number)", "method": method, "setting": setting}
-        for metric, label in LABELS.items():
+        for metric, label in labels.items():
             line[f"paper {label}"] = cells["paper"].get(metric, float("nan"))
             line[f"{ours} {label}"] = round(cells["ours"].get(metric, float("nan")), 1)
         line["our epochs"] = epochs.get((method, setting))

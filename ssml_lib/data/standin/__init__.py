@@ -23,6 +23,7 @@ from .landmarks import write_gldv2, write_revisited, write_revisitop1m
 from .paper_benchmarks import write_flickr100k, write_gldv2_retrieval, write_original
 from .output import GENERATOR_VERSION, MARKER, build_atomically, read_marker
 from .sizes import SIZES, StandinSize, resolve_size
+from .stl10 import write_stl10
 
 # name -> (top folder under root, writer(top, size, seed))
 LAYOUTS: dict[str, tuple[str, Callable]] = {
@@ -41,6 +42,7 @@ LAYOUTS: dict[str, tuple[str, Callable]] = {
     "cifar10": ("cifar-10-batches-py", write_cifar10),
     "cifar100": ("cifar-100-python", write_cifar100),
     "svhn": ("svhn", write_svhn),  # torchvision reads the .mat files from this folder itself
+    "stl10": ("stl10_binary", write_stl10),
 }
 STANDIN_NAMES = tuple(LAYOUTS)
 
@@ -63,7 +65,7 @@ def make_standin(name: str, root: str | os.PathLike, size: str | StandinSize = "
     """Write the stand-in ``name`` in its real layout under ``root``; return the dataset's top folder.
 
     ``name``: cub200, cars196, sop, gldv2, roxford5k, rparis6k, revisitop1m, imagenet, oxford5k, paris6k,
-    flickr100k, gldv2_retrieval, cifar10, cifar100, svhn. ``size``: a key of
+    flickr100k, gldv2_retrieval, cifar10, cifar100, svhn, stl10. ``size``: a key of
     ``SIZES`` ('tiny', 'default') or a size dataclass of that dataset's kind.
     """
     _check(name, root, seed)

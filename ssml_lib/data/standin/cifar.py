@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -38,8 +39,10 @@ def _render(namespace: str, split: str, seed: int, label: int, k: int, px: int, 
 
 
 def render_split(split: str, per_class: int, seed: int, px: int, habitats: HabitatPool, *,
-                 namespace: str = "cifar10", names: tuple[str, ...] = LABEL_NAMES):
-    """(rows (N, 3 px px) uint8, labels, file names) of one split, ``per_class`` images of each class, shuffled."""
+                 namespace: str = "cifar10", names: tuple[str, ...] = LABEL_NAMES,
+                 to_row: Callable[[np.ndarray], np.ndarray] = to_cifar_row):
+    """(rows (N, 3 px px) uint8, labels, file names) of one split, ``per_class`` images of each class, shuffled;
+    ``to_row`` lays out one (px, px, 3) image (the CIFAR row by default)."""
     classes = len(names)
     labels = np.repeat(np.arange(classes), per_class)
     counters = np.zeros(classes, dtype=int)
@@ -49,7 +52,7 @@ def render_split(split: str, per_class: int, seed: int, px: int, habitats: Habit
         label = int(labels[i])
         k = int(counters[label])
         counters[label] += 1
-        rows.append(to_cifar_row(_render(namespace, split, seed, label, k, px, habitats)))
+        rows.append(to_row(_render(namespace, split, seed, label, k, px, habitats)))
         ys.append(label)
         files.append(f"{names[label]}_{split}_{k:05d}.png")
     return np.stack(rows).astype(np.uint8), ys, files

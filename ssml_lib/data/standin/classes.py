@@ -77,6 +77,7 @@ CLASS_SPACES: dict[str, ClassSpace] = {
     "imagenet": ClassSpace(SOURCE_SHAPES, (2, 3), spread=0.7),
     "cifar10": ClassSpace(TARGET_SHAPES, (3, 5)),  # ten independent kinds of object, no families
     "cifar100": ClassSpace(TARGET_SHAPES, (3, 5), family_size=5, varies="appearance", varied_parts=2),  # 20 x 5
+    "stl10": ClassSpace(TARGET_SHAPES, (3, 5)),  # ten kinds of object, and others in the unlabelled split
 }
 _LANDMARK_NAMESPACES = ("gldv2", "roxford5k", "rparis6k", "revisitop1m")
 

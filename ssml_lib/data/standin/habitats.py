@@ -57,7 +57,7 @@ HABITAT_STYLES: dict[str, HabitatStyle] = {
 }
 DATASET_STYLES = {"cub200": "foliage", "cars196": "street", "sop": "studio", "gldv2": "outdoor",
                   "roxford5k": "outdoor", "rparis6k": "outdoor", "revisitop1m": "outdoor", "imagenet": "blobs",
-                  "cifar10": "outdoor", "cifar100": "outdoor"}
+                  "cifar10": "outdoor", "cifar100": "outdoor", "stl10": "outdoor"}
 
 
 @dataclass(frozen=True)

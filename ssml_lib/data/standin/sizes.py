@@ -83,7 +83,18 @@ class CifarSize:
     image_px: int = 32  # CIFAR's size; the pickle rows hold 3 x 32 x 32 values
 
 
+@dataclass(frozen=True)
+class Stl10Size:
+    """The stand-in STL-10 (96 px, torchvision's fixed size): labelled training and test images of the ten classes,
+    and an unlabelled split of the ten and five other kinds of object, ``unlabeled_per_kind`` each."""
+
+    train_per_class: int
+    test_per_class: int
+    unlabeled_per_kind: int
+
+
 StandinSize = DmlSize | GldSize | GldRetrievalSize | RevisitedSize | DistractorSize | ImageFolderSize | CifarSize
+StandinSize = StandinSize | Stl10Size
 
 SIZES: dict[str, dict[str, StandinSize]] = {
     "tiny": {
@@ -103,6 +114,7 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         "cifar10": CifarSize(12, 4),
         "cifar100": CifarSize(2, 1),
         "svhn": CifarSize(12, 4),
+        "stl10": Stl10Size(6, 4, 8),  # 60 training, 40 test and 120 unlabelled images at 96 px
     },
     "default": {
         # CUB and Cars split their classes in halves (protocols §3.1-3.2), so train = test class count.
@@ -124,6 +136,8 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         # 1,000 training and 400 test images over the 100 classes; SVHN as CIFAR-10
         "cifar100": CifarSize(10, 4),
         "svhn": CifarSize(50, 20),
+        # 500 training, 400 test and 2,010 unlabelled images (real: 5,000 / 8,000 / 100,000); written in about a minute
+        "stl10": Stl10Size(50, 40, 134),
     },
 }
 
@@ -133,6 +147,7 @@ SIZE_TYPES: dict[str, type] = {
     "oxford5k": RevisitedSize, "paris6k": RevisitedSize, "flickr100k": DistractorSize,
     "gldv2_retrieval": GldRetrievalSize,
     "cifar10": CifarSize, "cifar100": CifarSize, "svhn": CifarSize,
+    "stl10": Stl10Size,
 }
 
 
