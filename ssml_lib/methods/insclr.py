@@ -250,6 +250,7 @@ class InsCLR(EmbedOutputMixin, Method):
             self.memory = QueryExpansionMemory(n, self._dim(ctx), dtype=dtype, device=ctx.device)
         plain = (self._threshold() is not None and cfg.selection_rule != "augmented") or self.kind == "impr"
         self._trace: list[torch.Tensor] = []
+        self._steps_done = 0
         self._data = (_AugAndPlain(ctx.train_set, self.train_transform, self.test_transform) if plain
                       else Transformed(ctx.train_set, self.train_transform))
 
@@ -368,13 +369,14 @@ class InsCLR(EmbedOutputMixin, Method):
             self.memory.write(idx, emb.detach())  # overwrite, no momentum (official v1)
         elif self.kind == "impr" and cfg.impr_memory_sets == "exclusive":
             self._write_impr(idx, emb, noaug)
+        self._steps_done = step + 1
         every = cfg.precision_log_every
-        if every and (self._ctx.step + 1) % every == 0:  # a device snapshot of the counters, no host sync
+        if every and self._steps_done % every == 0:  # a device snapshot of the counters, no host sync
             self._trace.append(self._snapshot())
         return {"loss": loss, **out}
 
     def _snapshot(self) -> torch.Tensor:
-        step = torch.tensor(self._ctx.step + 1, device=self.pos_hits.device)
+        step = torch.tensor(self._steps_done, device=self.pos_hits.device)
         return torch.stack([step, self.pos_hits, self.accepted, self.mem_hits, self.mem_total]).clone()
 
     def _write_impr(self, idx: torch.Tensor, emb: torch.Tensor, noaug: torch.Tensor) -> None:
