@@ -3,19 +3,16 @@ name: hand-computed relative selection, the features each rule hands the selecti
 stand-in (the training features and the loss input are unchanged), and the precision trace's counts."""
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
 import ssml_lib.methods.insclr as insclr_module
-from ssml_lib.data import build_transform, make_standin, open_dataset
 from ssml_lib.engine import read_log
 from ssml_lib.errors import ConfigError
 from ssml_lib.methods import METHODS
-from ssml_lib.methods.schedule import fit_method, train_config
 from ssml_lib.mining import select_in_batch
-from ssml_lib.models import build_model
+
+from insclr_tiny_fit import fit_tiny_insclr, tiny_cub_train_set
 
 
 def test_relative_selection_by_hand():
@@ -35,10 +32,7 @@ def test_relative_selection_by_hand():
 
 @pytest.fixture(scope="module")
 def cub(tmp_path_factory):
-    root = make_standin("cub200", tmp_path_factory.mktemp("data"), "tiny")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return open_dataset("cub200", root, "train")
+    return tiny_cub_train_set(tmp_path_factory.mktemp("data"))
 
 
 _SELECT, _LOSS = insclr_module.select_in_batch, insclr_module.insclr_contrastive_loss
@@ -52,14 +46,7 @@ def _base_run(cub, out, monkeypatch, **switch):
     monkeypatch.setattr(insclr_module, "insclr_contrastive_loss",
                         lambda emb, labels, *a, **kw: (seen["loss"].append((emb.detach().clone(), labels.clone())),
                                                        _LOSS(emb, labels, *a, **kw))[1])
-    torch.manual_seed(0)
-    net = build_model("convnet4", embedding_size=16, head="norm_linear_norm")
-    tf = (build_transform("insclr", True, size=32, resize=36, normalize="resnet"),
-          build_transform("noaug", False, size=32, normalize="resnet"))
-    train = train_config("insclr", {"epochs": 1, "max_steps": 2, "batch_size": 8, "deterministic": True,
-                                    "log_every": 1, "device": "cpu"})
-    result = fit_method("insclr", model=net, train_set=cub, method_cfg=METHODS["insclr"].Config(**BASE, **switch),
-                        train_cfg=train, out_dir=out, train_transform=tf[0], test_transform=tf[1], progress=False)
+    result = fit_tiny_insclr(cub, out, **BASE, **switch)
     return seen, read_log(result.stages[0].log_path)
 
 

@@ -103,6 +103,8 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         "cifar10": CifarSize(12, 4),
         "cifar100": CifarSize(2, 1),
         "svhn": CifarSize(12, 4),
+        # INSTRE: classes, queries / clear / hard database views per class (no junk, no distractors)
+        "instre": RevisitedSize(6, 1, 3, 2, 0, 0, (64, 48)),
     },
     "default": {
         # CUB and Cars split their classes in halves (protocols §3.1-3.2), so train = test class count.
@@ -124,6 +126,7 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         # 1,000 training and 400 test images over the 100 classes; SVHN as CIFAR-10
         "cifar100": CifarSize(10, 4),
         "svhn": CifarSize(50, 20),
+        "instre": RevisitedSize(30, 2, 6, 6, 0, 0, (128, 96)),
     },
 }
 
@@ -133,6 +136,7 @@ SIZE_TYPES: dict[str, type] = {
     "oxford5k": RevisitedSize, "paris6k": RevisitedSize, "flickr100k": DistractorSize,
     "gldv2_retrieval": GldRetrievalSize,
     "cifar10": CifarSize, "cifar100": CifarSize, "svhn": CifarSize,
+    "instre": RevisitedSize,
 }
 
 
