@@ -90,6 +90,13 @@ PAPER_INTROS = {
         whitening="None",
         what="the GLDv2 retrieval task, mAP@100 on the Public (\"validation\") and Private (\"test\") queries",
         rows="The paper's ImageNet row is not whitened; `-p whitening pca` adds the whitened row."),
+    "paper_insclr_table6_instre": dict(
+        folders="instre/ (gnd_instre.mat, train.txt and the INSTRE-S1/, INSTRE-S2/, INSTRE-M/ images)",
+        whitening="None", train="INSTRE (its training list, no labels)",
+        what="INSTRE mAP with the query / database split of Iscen et al. (queries cropped to their box, the "
+             "database images of the query's object positive)",
+        rows="The paper's \"InsCLR w/o P.M. (nn = 1)\" row and the rows of Iscen et al. show the paper's numbers "
+             "only."),
 }
 
 
@@ -97,7 +104,7 @@ def paper_notebook(name: str) -> nbformat.NotebookNode:
     spec, text = PAPER_TABLES[name], PAPER_INTROS[name]
     intro = (f"# {spec.caption}\n\n"
              f"Reproduces {text['what']}, for an ImageNet pre-trained {spec.backbone} (GeM), before (`pretrained`) "
-             "and after InsCLR training on GLDv2 (`insclr`). The paper's numbers beside ours come from "
+             f"and after InsCLR training on {text.get('train', 'GLDv2')} (`insclr`). The paper's numbers beside ours come from "
              f"`results/reference/{name}.csv` (transcribed from the paper; its README gives the choices made). "
              f"{text['rows']}\n\n"
              f"- Paper scale: `papermill notebooks/{name}.ipynb out.ipynb -p method insclr "
