@@ -3,20 +3,15 @@ today's behaviour: the ``impr_mode`` grammar (no sparsity, threshold selection),
 the paper's D-anchor row), checked on hand-built memories and on one impr stage of the tiny stand-in."""
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
-from ssml_lib.data import build_transform, make_standin, open_dataset
 from ssml_lib.engine import read_log
 from ssml_lib.errors import ConfigError
-from ssml_lib.methods import METHODS
 from ssml_lib.methods.insclr import InsCLR, InsCLRConfig
-from ssml_lib.methods.schedule import fit_method, train_config
 from ssml_lib.mining import QueryExpansionMemory, expand_query_set, parse_selection_mode
-from ssml_lib.models import build_model
 
+from insclr_tiny_fit import fit_tiny_insclr, tiny_cub_train_set
 from memory_v2_case import hand_built_v2_memory
 
 
@@ -106,10 +101,7 @@ def test_anchor_query_set_mines_as_if_the_neighbours_were_rejected(sets):
 
 @pytest.fixture(scope="module")
 def cub(tmp_path_factory):
-    root = make_standin("cub200", tmp_path_factory.mktemp("data"), "tiny")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return open_dataset("cub200", root, "train")
+    return tiny_cub_train_set(tmp_path_factory.mktemp("data"))
 
 
 _MINE, _STEP = QueryExpansionMemory.mine, InsCLR.training_step  # the originals, wrapped afresh by every run
@@ -121,14 +113,7 @@ def _impr_run(cub, out, monkeypatch, **switch):
     calls, steps = [], []
     monkeypatch.setattr(QueryExpansionMemory, "mine", lambda self, *a, **kw: (calls.append(kw), _MINE(self, *a, **kw))[1])
     monkeypatch.setattr(InsCLR, "training_step", lambda self, batch: (steps.append(_STEP(self, batch)), steps[-1])[1])
-    torch.manual_seed(0)
-    net = build_model("convnet4", embedding_size=16, head="norm_linear_norm")
-    tf = (build_transform("insclr", True, size=32, resize=36, normalize="resnet"),
-          build_transform("noaug", False, size=32, normalize="resnet"))
-    train = train_config("insclr", {"epochs": 1, "max_steps": 2, "batch_size": 8, "deterministic": True,
-                                    "log_every": 1, "device": "cpu"})
-    result = fit_method("insclr", model=net, train_set=cub, method_cfg=METHODS["insclr"].Config(**IMPR, **switch),
-                        train_cfg=train, out_dir=out, train_transform=tf[0], test_transform=tf[1], progress=False)
+    result = fit_tiny_insclr(cub, out, **IMPR, **switch)
     assert read_log(result.stages[0].log_path)
     return calls, steps
 

@@ -12,6 +12,7 @@ EXPECTED = {  # table: (paper table number, datasets, metrics, number of printed
                                       ["mAP_medium", "mAP_hard"], 20, 20 * 8 - 3 * 4),
     "paper_insclr_table4_oxford_paris": (4, ["oxford5k", "oxford105k", "paris6k", "paris106k"], ["mAP"], 2, 8),
     "paper_insclr_table5_gldv2_retrieval": (5, ["gldv2_retrieval"], ["mAP@100_public", "mAP@100_private"], 3, 6),
+    "paper_insclr_table6_instre": (6, ["instre"], ["mAP"], 5, 5),
 }
 OURS = {"pretrained", "insclr"}  # the rows ssml can run; the others are named "other: <paper label>"
 

@@ -31,6 +31,8 @@ PAPER_TABLES += ["paper_insclr_table3_revisited", "paper_insclr_table4_oxford_pa
                  "paper_insclr_table2_memory_mining"]
 PAPER_TABLES += ["paper_spreading_table7_augmentation", "paper_spreading_table8_sampling"]
 PAPER_TABLES += ["paper_spreading_table2_stl10"]
+PAPER_TABLES += ["paper_insclr_fig4_inbatch_selection"]  # the numbers Figure 4's caption prints
+PAPER_TABLES += ["paper_insclr_table6_instre"]
 COLUMNS = ["table", "method", "paper_label", "dataset", "metric", "value", "printed", "unit", "setting", "source"]
 
 

@@ -91,6 +91,13 @@ PAPER_INTROS = {
         whitening="None",
         what="the GLDv2 retrieval task, mAP@100 on the Public (\"validation\") and Private (\"test\") queries",
         rows="The paper's ImageNet row is not whitened; `-p whitening pca` adds the whitened row."),
+    "paper_insclr_table6_instre": dict(
+        folders="instre/ (gnd_instre.mat, train.txt and the INSTRE-S1/, INSTRE-S2/, INSTRE-M/ images)",
+        whitening="None", train="INSTRE (its training list, no labels)",
+        what="INSTRE mAP with the query / database split of Iscen et al. (queries cropped to their box, the "
+             "database images of the query's object positive)",
+        rows="The paper's \"InsCLR w/o P.M. (nn = 1)\" row and the rows of Iscen et al. show the paper's numbers "
+             "only."),
 }
 
 
@@ -98,7 +105,7 @@ def paper_notebook(name: str) -> nbformat.NotebookNode:
     spec, text = PAPER_TABLES[name], PAPER_INTROS[name]
     intro = (f"# {spec.caption}\n\n"
              f"Reproduces {text['what']}, for an ImageNet pre-trained {spec.backbone} (GeM), before (`pretrained`) "
-             "and after InsCLR training on GLDv2 (`insclr`). The paper's numbers beside ours come from "
+             f"and after InsCLR training on {text.get('train', 'GLDv2')} (`insclr`). The paper's numbers beside ours come from "
              f"`results/reference/{name}.csv` (transcribed from the paper; its README gives the choices made). "
              f"{text['rows']}\n\n"
              f"- Paper scale: `papermill notebooks/{name}.ipynb out.ipynb -p method insclr "
@@ -345,6 +352,65 @@ From the InsCLR paper (Deng et al., AAAI 2022), Table 2: the full method (Table 
 mining positives in the memory: the aggregation of a candidate's similarities to the query set (`avg`, `max`),
 the selection (`topk`: the 5 best a round; `threshold`: every candidate scoring >= 0.6; `spa`: only
 similarities >= 0.6 are aggregated) and the rounds (two unless named; `1x`, `4x`).""", "avg_topk_1x", "max_topk"),
+})
+
+FIGURES.update({
+    "paper_insclr_fig4_inbatch_selection": dict(intro="""# The InsCLR paper's Figure 4: positive selection in the mini-batch
+
+From the InsCLR paper (Deng et al., AAAI 2022), Figure 4: which of a training tuple's N_b pool neighbours stay
+positives. Rules: `nn` (all of them), a threshold T_b on the similarity of the augmented images (`augmented`),
+of the unaugmented images (`noaug`, the paper's choice), of the unaugmented similarity divided by the tuple's
+largest (`relative`) and of unaugmented images averaged over three scales (`multiscale`); then N_b in 1, 3, 5, 7.
+mAP (Medium) on rOxford5k (left) and rParis6k (right) against the swept value, one line per rule. Every point
+is a training run of InsCLR with Table 1 row C's settings and the point's rule, T_b and N_b (`nn`: row B's).
+
+- The paper's threshold sweep: `python -m ssml_lib.experiments.paper_insclr_fig4_run` (`--standin-size tiny`; minutes a point)
+- Its N_b sweep: `python -m ssml_lib.experiments.paper_insclr_fig4_run --sweep num_neighbors`
+- Paper scale: add `--data-root /data` (each point reads `params/paper_insclr_fig4_inbatch_selection/sweep.yaml`), or
+  `papermill notebooks/paper_insclr_fig4_inbatch_selection.ipynb out.ipynb -p params_file params/paper_insclr_fig4_inbatch_selection/sweep.yaml -p data_root /data`
+
+With no `data_root` the notebook runs on the embedded **stand-in** (synthetic GLDv2, rOxford5k and rParis6k in
+the real layouts, a convnet4 at 48 px, one base cycle of a few CPU steps a point; by default the tiny size and
+two points), labelled as such: its numbers check the pipeline and are **not comparable** with the paper's.
+docs/paper_insclr_ablations.md says what the stand-in shows and where the paper is silent.""",
+        params="""sweep = "threshold"  # x axis: "threshold" (T_b; nn drawn flat) or "num_neighbors" (N_b)
+rules = ["nn", "noaug"]  # some of: nn, augmented, noaug, relative, multiscale
+thresholds = [0.95]  # T_b values (paper scale, our choice of ticks: [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8])
+num_neighbors = [3]  # N_b values (the paper's N_b sweep: [1, 3, 5, 7] with thresholds [0.65])
+data_root = None  # None: the embedded stand-in; else the folder holding gldv2/, roxford5k/, rparis6k/
+params_file = None  # real data: "params/paper_insclr_fig4_inbatch_selection/sweep.yaml" (the paper's scale)
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds a point; tests) or "default" (minutes a point)
+device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
+seed = None  # None: the params file's, else 0""",
+        call="""from ssml_lib.experiments.paper_insclr_fig4_run import run_fig4_notebook, show_fig4
+
+result = run_fig4_notebook(globals())""",
+        show="show_fig4(result)"),
+    "paper_insclr_mining_precision": dict(intro="""# The InsCLR paper's mining precision along training
+
+From the InsCLR paper (Deng et al., AAAI 2022), §4.2 "Mining accuracy at training" (its plots are in its
+supplement): the precision of positive mining, true positives mined / all mined pseudo positives, along
+training, for the positives kept in the mini-batch and for those mined in the memory bank. A mined positive is
+true when it shares its anchor's ground-truth class; labels serve this record only and never reach the loss.
+The run is the full method (Table 1 row D's settings) with `precision_log_every` set: each cycle's `log.jsonl`
+holds the counts per window of steps, and the curves are read back from those logs.
+
+- Paper scale: `papermill notebooks/paper_insclr_mining_precision.ipynb out.ipynb -p params_file params/paper_insclr_table1_ablation/d.yaml -p data_root /data`
+  (a point every 1000 steps unless `-p precision_log_every` says otherwise)
+
+With no `data_root` the notebook runs on the embedded **stand-in** (synthetic GLDv2 in the real layout, a
+convnet4 at 48 px, one base cycle then the impr cycle, a point a step; by default the tiny size), labelled as
+such: its numbers check the pipeline and are **not comparable** with the paper's.""",
+        params="""data_root = None  # None: the embedded stand-in; else the folder holding gldv2/, roxford5k/, rparis6k/
+params_file = None  # real data: "params/paper_insclr_table1_ablation/d.yaml" (the full method at the paper's scale)
+precision_log_every = None  # steps per precision point; None: 1 on the stand-in, 1000 on real data
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds; tests) or "default" (minutes on a 2-core CPU)
+device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
+seed = None  # None: the params file's, else 0""",
+        call="""from ssml_lib.experiments.paper_insclr_mining_precision import run_mining_precision_notebook, show_mining_precision
+
+result = run_mining_precision_notebook(globals())""",
+        show="show_mining_precision(result)"),
 })
 
 

@@ -34,6 +34,8 @@ EXPECTED_COUNTS = {
     ("gldv2", "train_clean_min15"): 1_223_195,
     ("gldv2", "train"): 4_132_914,
     ("gldv2_retrieval", "index"): 761_757,
+    ("instre", "db"): 27_293,  # the split of Iscen et al. (2017)
+    ("instre", "query"): 1_250,
 }
 
 

@@ -10,6 +10,7 @@ from ..errors import ConfigError
 from .dml import open_cars196, open_cub200, open_sop
 from .gldv2 import open_gldv2
 from .gldv2_retrieval import open_gldv2_retrieval
+from .instre import open_instre
 from .layout import check_choice
 from .oxford_paris import ORIGINAL_NAMES, open_oxford_paris
 from .revisited import REVISITED_NAMES, open_revisited
@@ -24,10 +25,12 @@ LOADERS: dict[str, Callable] = {
     # the original protocol's text files (or the packed pickle) and the +100k Flickr versions
     **{name: partial(open_oxford_paris, name) for name in ORIGINAL_NAMES},
     "gldv2_retrieval": open_gldv2_retrieval,
+    "instre": open_instre,
 }
 
 SPLITS = {"cub200": ("train", "test"), "cars196": ("train", "test"), "sop": ("train", "test"), "gldv2": ("train",),
           **{name: ("db", "query") for name in REVISITED_NAMES + ORIGINAL_NAMES}, "gldv2_retrieval": ("index", "test")}
+SPLITS["instre"] = ("db", "query", "train")
 
 
 def dataset_options(name: str) -> list[str]:

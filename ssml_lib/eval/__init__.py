@@ -6,7 +6,7 @@ from .gldv2 import (gldv2_first_correct_positions, gldv2_map_at_100, gldv2_mean_
 from .knn import faiss_available, knn, set_default_backend
 from .knn_classifier import weighted_knn_accuracy, weighted_knn_scores
 from .linear_probe import linear_probe_accuracy
-from .original_oxford import original_aps, original_map
+from .original_oxford import instre_map, original_aps, original_map
 from .nmi import kmeans_assign, nmi, nmi_from_partition, nmi_with_info
 from .recall import neighbour_labels, recall_at_k
 from .revisited import (compute_map, format_revisited, rank_by_scores, revisited_map, trapezoid_ap,
@@ -23,4 +23,5 @@ __all__ = [
     "recall_at_k", "neighbour_labels",
     "revisited_map", "compute_map", "validate_gnd", "rank_by_scores", "trapezoid_ap", "format_revisited",
     "PCAWhitening", "learn_pca_whitening", "apply_pca_whitening",
+    "instre_map",
 ]

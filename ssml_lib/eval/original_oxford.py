@@ -62,3 +62,14 @@ def original_map(scores: Any, gnd: Sequence[dict]) -> dict:
     aps = original_aps(scores, gnd)
     valid = ~np.isnan(aps)
     return {"map": float(aps[valid].mean()) if valid.any() else float("nan"), "ap": aps}
+
+
+def instre_map(scores: Any, gnd: Sequence[dict]) -> dict:
+    """INSTRE mAP as Iscen et al. evaluate their split: the same trapezoid AP over each query's ``ok`` list (no
+    junk in that split), averaged over every query. Their code counts a query without positives as AP 0, so
+    such a query is refused here rather than left out. {'map', 'ap'} as :func:`original_map`."""
+    empty = [q for q, g in enumerate(gnd) if len(g.get("ok", [])) == 0]
+    if empty:
+        raise EvalInputError(f"INSTRE query {empty[0]} has no positives ({len(empty)} in all); every query of the "
+                             "split has some. Check the split file and the database list.")
+    return original_map(scores, [{"ok": g["ok"], "junk": g.get("junk", [])} for g in gnd])

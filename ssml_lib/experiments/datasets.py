@@ -22,6 +22,7 @@ FOLDERS = {
     "roxford5k": "roxford5k", "rparis6k": "rparis6k", "revisitop1m": "revisitop1m", "imagenet": "imagenet",
     "oxford5k": "oxford5k", "paris6k": "paris6k", "flickr100k": "flickr100k", "oxford105k": "oxford5k",
     "paris106k": "paris6k", "gldv2_retrieval": "gldv2",
+    "instre": "instre",
 }
 STANDIN_NAME = {"oxford105k": "oxford5k", "paris106k": "paris6k"}  # the stand-in a name's folder comes from
 COMPANIONS = {"oxford105k": ("flickr100k",), "paris106k": ("flickr100k",)}  # generated beside it

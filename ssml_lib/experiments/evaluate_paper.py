@@ -23,7 +23,8 @@ from torch import nn
 from ..config import EvalConfig
 from ..data import Thumbnail, build_transform, open_dataset
 from ..data.revisited import open_distractors
-from ..eval import apply_pca_whitening, extract_embeddings, gldv2_retrieval_map, original_map, revisited_map
+from ..eval import (apply_pca_whitening, extract_embeddings, gldv2_retrieval_map, instre_map, original_map,
+                    revisited_map)
 
 R1M = "+r1m"
 
@@ -118,7 +119,8 @@ def evaluate_original(cache: DescriptorCache, dataset: str, root: Path, *, max_s
     tf = build_transform("retrieval", train=False, normalize=normalize)
     opts = dict(max_side=max_side, expect_counts=_counts(standin))
     db, query = (open_dataset(dataset, root, split, tf, **opts) for split in ("db", "query"))
-    result = original_map(cache.embed(query, query.bbx) @ cache.embed(db).T, query.gnd)
+    metric = instre_map if dataset == "instre" else original_map  # INSTRE: the split of Iscen et al.
+    result = metric(cache.embed(query, query.bbx) @ cache.embed(db).T, query.gnd)
     return ([{"dataset": dataset, "metric": "mAP", "value": 100.0 * result["map"], "setting": ""}],
             {"n_db": len(db), "n_query": len(query), "n_distractors": len(db) - db.n_db})
 

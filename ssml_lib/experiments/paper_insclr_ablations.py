@@ -102,11 +102,16 @@ def row_parameters(table: str, row: str, params_file: Optional[str] = None,
         if values.get("data_root") is None:
             raise ConfigError(f"params/{table}/{row}.yaml is the paper's scale (ResNet-101, 1.2M images) and needs "
                               "real data. Fix: -p data_root /data (stand-in runs take no params file).")
+    return layer_settings(f"row {row!r} of {table}", spec, values, f"pick the row that has them "
+                          f"({', '.join(ROWS[table])})")
+
+
+def layer_settings(what: str, spec: AblationRow, values: Mapping[str, Any], fix: str) -> dict:
+    """``values`` with the row's settings laid over them; a value that contradicts a setting is refused."""
     clash = sorted(k for k, v in spec.settings.items() if k in values and not _same(values[k], v))
     if clash:
-        raise ConfigError(f"row {row!r} of {table} sets {', '.join(f'{k}={spec.settings[k]!r}' for k in clash)}; "
-                          f"the parameters say otherwise. Fix: drop them, or pick the row that has them "
-                          f"({', '.join(ROWS[table])}).")
+        raise ConfigError(f"{what} sets {', '.join(f'{k}={spec.settings[k]!r}' for k in clash)}; "
+                          f"the parameters say otherwise. Fix: drop them, or {fix}.")
     return {**values, **{k: list(v) if isinstance(v, tuple) else v for k, v in spec.settings.items()}}
 
 
@@ -119,4 +124,4 @@ def resolve_ablation_row(table: str, row: str, params_file: Optional[str] = None
 
 
 __all__ = ["AblationRow", "BASE_TABLE", "CHEAPEST", "ROWS", "T_B", "TABLE1", "TABLE2", "get_row",
-           "resolve_ablation_row", "row_parameters"]
+           "layer_settings", "resolve_ablation_row", "row_parameters"]

@@ -22,7 +22,7 @@ from ..paths import REPO_ROOT, shown_path
 from ..provenance import collect_provenance, fingerprint_files
 from ..results import render_table, side_by_side, write_results
 from .datasets import dataset_root
-from .paper_insclr_ablations import BASE_TABLE, ROWS, get_row, resolve_ablation_row
+from .paper_insclr_ablations import BASE_TABLE, ROWS, AblationRow, get_row, resolve_ablation_row
 from .preflight import check_row_data
 from .row_model import initial_model, resolve_device
 from .runner import RowResult, evaluate, stage_commits, train_row
@@ -32,9 +32,15 @@ from .tables import get_table
 def run_ablation_row(table: str, row: str, params_file: Optional[str] = None,
                      overrides: Optional[Mapping[str, Any]] = None, *, progress: bool = True) -> RowResult:
     """Train (unless the row is ``pretrained``) and evaluate one row; write its results and provenance."""
-    spec_row = get_row(table, row)
     resolved = resolve_ablation_row(table, row, params_file, overrides)
-    spec = replace(get_table(BASE_TABLE), name=table, methods=tuple(ROWS[table]))  # its own run folders
+    return run_settings_row(table, row, get_row(table, row), resolved, params_file, tuple(ROWS[table]),
+                            progress=progress)
+
+
+def run_settings_row(table: str, row: str, spec_row: AblationRow, resolved: dict, params_file: Optional[str],
+                     rows: tuple[str, ...], *, progress: bool = True) -> RowResult:
+    """Train and evaluate InsCLR with one row's settings (already resolved); write its results and provenance."""
+    spec = replace(get_table(BASE_TABLE), name=table, methods=rows)  # its own run folders
     run, mcfg = resolved["run"], resolved["model"]
     if run.eval.ks == EvalConfig().ks and spec.ks != run.eval.ks:
         run = replace(run, eval=replace(run.eval, ks=spec.ks))

@@ -68,6 +68,9 @@ PAPER_TABLES: dict[str, TableSpec] = {t.name: t for t in (
     TableSpec("paper_insclr_table5_gldv2_retrieval", f"{_INSCLR}, Table 5: GLDv2 retrieval mAP@100, Public "
               "(validation) and Private (test) queries", "gldv2", ("gldv2_retrieval",), "gldv2_retrieval", (1,),
               "resnet101", "imagenet", ("pretrained", "insclr")),
+    TableSpec("paper_insclr_table6_instre", f"{_INSCLR}, Table 6: INSTRE mAP (the split of Iscen et al.), an "
+              "ImageNet ResNet-50 fine-tuned on INSTRE", "instre", ("instre",), "original", (1,), "resnet50",
+              "imagenet", ("pretrained", "insclr")),
 )}
 RETRIEVAL_PROTOCOLS = ("revisited", "revisited_r1m", "original", "gldv2_retrieval")
 EVAL_SPLITS = {"recall": ("test",), "revisited": ("db", "query"), "revisited_r1m": ("db", "query"),

@@ -35,6 +35,13 @@ ResNet; 128-d for the DML tables) is the caller's: see :data:`MODEL_DEFAULTS`.
 
 Logged per epoch: ``pos_precision`` (fraction of mined positives, in batch and from memory, sharing the
 anchor's true class), its two parts, the selection accept rate, and ``pool_precision`` (top-k of the pool).
+``precision_log_every`` (None: off) adds ``precision_trace``, the counts behind the two parts per window of that
+many steps (``[step, batch hits, batch positives, memory hits, memory positives]``), for precision curves.
+
+``selection_rule`` picks the similarity that in-batch selection thresholds (the InsCLR paper's Figure 4):
+"noaug" (default; official) the no-augmentation features, "augmented" the training (augmented) features,
+"relative" the no-aug similarities divided by the tuple's largest, "multiscale" no-aug features averaged over
+``selection_scales``. Only the selection reads them; the memory banks keep the single-scale no-aug features.
 """
 from __future__ import annotations
 
@@ -93,6 +100,10 @@ class InsCLRConfig(Config):
     impr_max_steps: Optional[int] = None  # official GLDv2 impr: 40_000 (None: the TrainConfig's max_steps)
     impr_milestones: Optional[tuple[int, ...]] = None  # official (20_000,); () = constant lr; None: as the base
     impr_batch_size: Optional[int] = None  # official 64 = 16 x 4 (None: the TrainConfig's batch_size)
+    # in-batch selection rule (paper Figure 4; official: noaug) and the precision log
+    selection_rule: Literal["noaug", "augmented", "relative", "multiscale"] = "noaug"
+    selection_scales: tuple[float, ...] = (1.0, 2 ** -0.5, 0.5)  # "multiscale" only (official SCALES)
+    precision_log_every: Optional[int] = None  # steps per precision_trace window (None: no trace)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -104,6 +115,10 @@ class InsCLRConfig(Config):
             (-1.0 <= self.margin <= 1.0, "margin", "use a cosine in [-1, 1], e.g. 0.4"),
             (self.memory_weight >= 0 and self.memory_draw >= 1, "memory_weight/memory_draw", "use >= 0 and >= 1"),
             (len(self.pool_scales) > 0 and min(self.pool_scales) > 0, "pool_scales", "give positive factors"),
+            (len(self.selection_scales) > 0 and min(self.selection_scales) > 0, "selection_scales",
+             "give positive factors"),
+            (self.precision_log_every is None or self.precision_log_every >= 1, "precision_log_every",
+             "use None (off) or >= 1"),
             (0 <= self.memory_start_step <= self.memory_use_step, "memory_start_step/memory_use_step",
              "use 0 <= start <= use"),
             (all(t is None or -1.0 <= t <= 1.0 for t in (self.base_selection_threshold,
@@ -233,7 +248,9 @@ class InsCLR(EmbedOutputMixin, Method):
             self.memory = FeatureMemory(n, self._dim(ctx), dtype=dtype, device=ctx.device)
         elif self.kind == "impr":
             self.memory = QueryExpansionMemory(n, self._dim(ctx), dtype=dtype, device=ctx.device)
-        plain = self._threshold() is not None or self.kind == "impr"
+        plain = (self._threshold() is not None and cfg.selection_rule != "augmented") or self.kind == "impr"
+        self._trace: list[torch.Tensor] = []
+        self._steps_done = 0
         self._data = (_AugAndPlain(ctx.train_set, self.train_transform, self.test_transform) if plain
                       else Transformed(ctx.train_set, self.train_transform))
 
@@ -281,13 +298,27 @@ class InsCLR(EmbedOutputMixin, Method):
     # ------------------------------------------------------------------ step
 
     @torch.no_grad()
-    def _plain_embedding(self, images: torch.Tensor) -> torch.Tensor:
+    def _plain_embedding(self, images: torch.Tensor, scales: tuple[float, ...] = (1.0,)) -> torch.Tensor:
         was = self.model.training
         self.model.eval()  # official: BN in eval mode, no gradient, for the no-aug features
         try:
-            return self(images).float()
+            if scales == (1.0,):
+                return self(images).float()
+            total = sum(self(images if s == 1 else F.interpolate(images, scale_factor=s, mode="bilinear",
+                                                                 align_corners=False)).float() for s in scales)
+            return l2_normalize(total / len(scales))  # as the multi-scale pool features: mean, then L2
         finally:
             self.model.train(was)
+
+    def _selection_features(self, emb: torch.Tensor, plain: Optional[torch.Tensor],
+                            noaug: Optional[torch.Tensor]) -> torch.Tensor:
+        """The features whose anchor-neighbour similarity the selection thresholds (``selection_rule``)."""
+        rule = self.cfg.selection_rule
+        if rule == "augmented":
+            return emb.detach().float()
+        if rule == "multiscale":
+            return self._plain_embedding(plain, tuple(self.cfg.selection_scales))
+        return noaug
 
     def training_step(self, batch: Any) -> dict[str, torch.Tensor]:
         cfg, k, step = self.cfg, self.cfg.num_neighbors, self._ctx.step
@@ -301,7 +332,8 @@ class InsCLR(EmbedOutputMixin, Method):
         threshold = self._threshold()
         groups = true_labels.view(-1, 1 + k)
         if threshold is not None:
-            sel = select_in_batch(noaug, labels, k, threshold, normalize=False)
+            sel = select_in_batch(self._selection_features(emb, plain, noaug), labels, k, threshold,
+                                  normalize=False, relative=cfg.selection_rule == "relative")
             labels, accepted = sel.labels, sel.accepted
         else:
             accepted = torch.ones_like(groups[:, 1:], dtype=torch.bool)
@@ -337,11 +369,28 @@ class InsCLR(EmbedOutputMixin, Method):
             self.memory.write(idx, emb.detach())  # overwrite, no momentum (official v1)
         elif self.kind == "impr" and cfg.impr_memory_sets == "exclusive":
             self._write_impr(idx, emb, noaug)
+        self._steps_done = step + 1
+        every = cfg.precision_log_every
+        if every and self._steps_done % every == 0:  # a device snapshot of the counters, no host sync
+            self._trace.append(self._snapshot())
         return {"loss": loss, **out}
+
+    def _snapshot(self) -> torch.Tensor:
+        step = torch.tensor(self._steps_done, device=self.pos_hits.device)
+        return torch.stack([step, self.pos_hits, self.accepted, self.mem_hits, self.mem_total]).clone()
 
     def _write_impr(self, idx: torch.Tensor, emb: torch.Tensor, noaug: torch.Tensor) -> None:
         self.memory.aug.write(idx, emb.detach())
         self.memory.noaug.write(idx, noaug)
+
+    def _precision_trace(self) -> list[list[int]]:
+        """Per window: [last step, batch hits, batch positives, memory hits, memory positives] (window counts)."""
+        snaps = self._trace + [self._snapshot()]
+        self._trace = []
+        counts = torch.stack(snaps)
+        counts = counts[torch.cat([counts[1:, 0] != counts[:-1, 0], counts.new_ones(1, dtype=torch.bool)])]
+        counts[1:, 1:] -= counts[:-1, 1:].clone()  # cumulative in the epoch -> per window
+        return counts.tolist()
 
     def on_epoch_end(self, epoch: int, ctx) -> dict[str, Any]:
         hits, total = int(self.pos_hits), int(self.accepted)
@@ -353,6 +402,8 @@ class InsCLR(EmbedOutputMixin, Method):
         if self.kind == "impr":
             out["memory_pos_precision"] = mem_hits / mem_total if mem_total else float("nan")
             out["memory_positives_per_step"] = mem_total / max(ctx.steps_in_epoch, 1)
+        if self.cfg.precision_log_every:
+            out["precision_trace"] = self._precision_trace()
         for name in _COUNTERS:
             getattr(self, name).zero_()
         return out

@@ -5,6 +5,9 @@ similarity between its no-aug feature and each of its K neighbours' no-aug featu
 ``s < threshold`` gets the label ``-(anchor label)``: a negative for the anchor and no anchor in the memory
 loss. Faithful quirk kept: two rejected neighbours of one anchor share ``-a`` and so are positives of each
 other in the batch loss. The no-aug features come from the model in eval mode without gradient.
+
+``relative=True`` is the InsCLR paper's "sample-relative similarity" (§3.2, Figure 4): each tuple's similarities
+are divided by the largest of them before the threshold, so the anchor's closest neighbour always scores 1.
 """
 from __future__ import annotations
 
@@ -25,10 +28,12 @@ class Selection(NamedTuple):
 
 @torch.no_grad()
 def select_in_batch(noaug_features: Any, labels: Any, num_neighbors: int = 3, threshold: float = 0.6, *,
-                    normalize: bool = True) -> Selection:
+                    normalize: bool = True, relative: bool = False) -> Selection:
     """Apply the fixed-threshold rule to a tuple batch in group layout (see :mod:`.tuples`).
 
     ``normalize=True`` L2-normalises first (cosine similarity); pass False for features that already are.
+    ``relative=True`` thresholds ``s / max(s over the tuple's neighbours)`` instead of ``s`` (a tuple whose
+    largest similarity is not positive keeps none).
     """
     feats = as_features(noaug_features, "noaug_features")
     labels = as_index(labels, "labels", ndim=1).to(feats.device)
@@ -40,7 +45,8 @@ def select_in_batch(noaug_features: Any, labels: Any, num_neighbors: int = 3, th
         feats = F.normalize(feats.float(), dim=1)
     groups = feats.view(-1, 1 + k, feats.shape[1])
     sims = torch.einsum("bd,bkd->bk", groups[:, 0].float(), groups[:, 1:].float())
-    accepted = sims >= threshold
+    score = sims / sims.amax(dim=1, keepdim=True).clamp_min(1e-12) if relative else sims
+    accepted = score >= threshold
     group_labels = labels.view(-1, 1 + k)
     anchor_label = group_labels[:, :1]
     new_neighbour_labels = torch.where(accepted, group_labels[:, 1:], -anchor_label)

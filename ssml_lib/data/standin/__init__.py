@@ -21,6 +21,7 @@ from .dml import write_cars, write_cub, write_sop
 from .imagefolder import write_imagenet
 from .landmarks import write_gldv2, write_revisited, write_revisitop1m
 from .paper_benchmarks import write_flickr100k, write_gldv2_retrieval, write_original
+from .instre import write_instre
 from .output import GENERATOR_VERSION, MARKER, build_atomically, read_marker
 from .sizes import SIZES, StandinSize, resolve_size
 from .stl10 import write_stl10
@@ -43,6 +44,7 @@ LAYOUTS: dict[str, tuple[str, Callable]] = {
     "cifar100": ("cifar-100-python", write_cifar100),
     "svhn": ("svhn", write_svhn),  # torchvision reads the .mat files from this folder itself
     "stl10": ("stl10_binary", write_stl10),
+    "instre": ("instre", write_instre),
 }
 STANDIN_NAMES = tuple(LAYOUTS)
 

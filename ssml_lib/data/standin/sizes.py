@@ -115,6 +115,8 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         "cifar100": CifarSize(2, 1),
         "svhn": CifarSize(12, 4),
         "stl10": Stl10Size(6, 4, 8),  # 60 training, 40 test and 120 unlabelled images at 96 px
+        # INSTRE: classes, queries / clear / hard database views per class (no junk, no distractors)
+        "instre": RevisitedSize(6, 1, 3, 2, 0, 0, (64, 48)),
     },
     "default": {
         # CUB and Cars split their classes in halves (protocols §3.1-3.2), so train = test class count.
@@ -138,6 +140,7 @@ SIZES: dict[str, dict[str, StandinSize]] = {
         "svhn": CifarSize(50, 20),
         # 500 training, 400 test and 2,010 unlabelled images (real: 5,000 / 8,000 / 100,000); written in about a minute
         "stl10": Stl10Size(50, 40, 134),
+        "instre": RevisitedSize(30, 2, 6, 6, 0, 0, (128, 96)),
     },
 }
 
@@ -148,6 +151,7 @@ SIZE_TYPES: dict[str, type] = {
     "gldv2_retrieval": GldRetrievalSize,
     "cifar10": CifarSize, "cifar100": CifarSize, "svhn": CifarSize,
     "stl10": Stl10Size,
+    "instre": RevisitedSize,
 }
 
 
