@@ -50,7 +50,7 @@ def test_top_folders_have_the_real_names(tiny):
         "roxford5k": "roxford5k", "rparis6k": "rparis6k", "revisitop1m": "revisitop1m", "imagenet": "imagenet",
         "oxford5k": "oxford5k", "paris6k": "paris6k", "flickr100k": "flickr100k", "gldv2_retrieval": "gldv2_retrieval",
 
-        "cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "svhn": "svhn", "instre": "instre"}
+        "cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "svhn": "svhn", "stl10": "stl10_binary", "instre": "instre"}
     for top in tiny.values():
         assert read_standin_marker(top)["standin"] is True
     assert not list(tiny["cub200"].parent.glob(".*partial*"))
