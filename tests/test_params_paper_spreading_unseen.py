@@ -1,15 +1,12 @@
 """params/paper_spreading_table{3,4,5,6}_*/<row>.yaml: the Spreading paper's unseen-class settings (its §4.2).
 
-Each file names its row, comments every value, resolves with data_root (as a params file and as papermill -f
-values) and is refused without it or in another table; the resolved values are the paper's.
+The shape of every file (its row, a comment on every value) and its resolution (only with data_root, only in its
+table) are checked with every PAPER_TABLES entry's in tests/test_params_paper_insclr.py; here: the paper's values.
 """
-import re
 from pathlib import Path
 
 import pytest
-import yaml
 
-from ssml_lib.errors import ConfigError
 from ssml_lib.experiments.runner import resolve_params
 from ssml_lib.experiments.tables import PAPER_TABLES
 
@@ -27,26 +24,6 @@ def test_four_tables_one_file_per_row_and_no_other():
                               "paper_spreading_table5_cars", "paper_spreading_table6_sop_scratch"]
     found = {(p.parent.name, p.stem) for table in TABLES for p in (PARAMS / table).glob("*.yaml")}
     assert found == set(ROWS)
-
-
-@pytest.mark.parametrize("table,method", ROWS)
-def test_file_names_its_row_comments_every_value_and_resolves_only_with_data_root(table, method):
-    text = path_of(table, method).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    assert data["method"] == method and data["paper_row"] == f"{table}/{method}" and "data_root" not in data
-    assert sorted(re.findall(r"^([A-Za-z_][\w.]*):", text, flags=re.M)) == sorted(data)
-    for line in text.splitlines():
-        assert not re.match(r"^[A-Za-z_]", line) or line.partition("#")[2].strip(), line
-        assert len(line) <= 120
-    real = resolve_params(table, path_of(table, method), {"data_root": "/data"})
-    via_f = resolve_params(table, None, {**data, "data_root": "/data"})
-    assert real["run"].method == method and not real["standin"]
-    assert all(via_f[k] == real[k] for k in ("run", "model", "method", "train"))
-    with pytest.raises(ConfigError, match="are for real data only"):
-        resolve_params(table, path_of(table, method), None)
-    other = next(t for t in TABLES if t != table)
-    with pytest.raises(ConfigError):
-        resolve_params(other, path_of(table, method), {"data_root": "/data"})
 
 
 @pytest.mark.parametrize("table,method", ROWS)
