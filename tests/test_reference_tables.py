@@ -29,6 +29,8 @@ PAPER_TABLES = ["paper_spreading_table1_cifar10", "paper_isl_table1"]
 PAPER_TABLES += ["paper_insclr_table3_revisited", "paper_insclr_table4_oxford_paris",
                  "paper_insclr_table5_gldv2_retrieval", "paper_insclr_table1_ablation",
                  "paper_insclr_table2_memory_mining"]
+PAPER_TABLES += ["paper_spreading_table3_cub", "paper_spreading_table4_sop", "paper_spreading_table5_cars",
+                 "paper_spreading_table6_sop_scratch"]
 COLUMNS = ["table", "method", "paper_label", "dataset", "metric", "value", "printed", "unit", "setting", "source"]
 
 
