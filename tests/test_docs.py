@@ -15,7 +15,7 @@ FORBIDDEN = re.compile(r"STUDY\.md|\.\./shared|reference/(?:official-implementat
 DOCS = ("docs/methods.md", "docs/protocols.md", "docs/speed.md", "docs/standin.md",
         "docs/paper_datasets.md", "docs/paper_insclr_benchmarks.md", "docs/paper_insclr_ablations.md",
         "docs/paper_tables.md")
-DOCS += ("docs/paper_isl_figures.md",)
+DOCS += ("docs/paper_isl_figures.md", "docs/paper_spreading_unseen.md")
 
 
 def committed_files() -> list[str]:

@@ -33,6 +33,8 @@ PAPER_TABLES += ["paper_spreading_table7_augmentation", "paper_spreading_table8_
 PAPER_TABLES += ["paper_spreading_table2_stl10"]
 PAPER_TABLES += ["paper_insclr_fig4_inbatch_selection"]  # the numbers Figure 4's caption prints
 PAPER_TABLES += ["paper_insclr_table6_instre"]
+PAPER_TABLES += ["paper_spreading_table3_cub", "paper_spreading_table4_sop", "paper_spreading_table5_cars",
+                 "paper_spreading_table6_sop_scratch"]
 COLUMNS = ["table", "method", "paper_label", "dataset", "metric", "value", "printed", "unit", "setting", "source"]
 
 

@@ -102,6 +102,8 @@ PAPER_INTROS = {
 
 
 def paper_notebook(name: str) -> nbformat.NotebookNode:
+    if name in SPREADING_UNSEEN:
+        return spreading_unseen_notebook(name)
     spec, text = PAPER_TABLES[name], PAPER_INTROS[name]
     intro = (f"# {spec.caption}\n\n"
              f"Reproduces {text['what']}, for an ImageNet pre-trained {spec.backbone} (GeM), before (`pretrained`) "
@@ -120,6 +122,62 @@ def paper_notebook(name: str) -> nbformat.NotebookNode:
                                      whitening=text["whitening"])
     return _assemble(intro, params, "from ssml_lib.experiments import run_notebook_row, show\n\n"
                                     f'row = run_notebook_row("{name}", globals())', "show(row)", name.split("_")[2])
+
+
+# ---------------------------------------------------------------- the Spreading paper's unseen-class tables
+
+SPREADING_UNSEEN_PARAMETERS = '''\
+method = ["pretrained", "spreading"]  # rows: {rows}
+paper_scale = False  # True (needs data_root): each row reads params/{table}/<row>.yaml
+data_root = None  # None: the embedded stand-in; else the folder holding {folder}
+params_file = None  # one row's params file instead (with a single method)
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds; the default here) or "default" (minutes on a 2-core CPU)
+epochs = None  # None: the stand-in recipe's (1 at "tiny") or the params file's
+device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
+seed = None  # None: the params file's, else 0'''
+
+SPREADING_UNSEEN = {
+    "paper_spreading_table3_cub": dict(
+        number="3", folder="CUB_200_2011/", rows_text="`pretrained` (\"Initial (FC)\": the ImageNet Inception-V1 "
+        "with its new, untrained 128-d FC), `spreading` (\"Ours\", with the nearest instance as positive half the "
+        "time, as the paper says for CUB), `nce` (\"NCE [46]\"), `mom` (\"MOM [21]\"). The paper's Cyclic, "
+        "Exemplar and DeepCluster rows and its four supervised rows (Lifted, Clustering, Triplet+, Smart+) show its "
+        "number only."),
+    "paper_spreading_table4_sop": dict(
+        number="4", folder="Stanford_Online_Products/", rows_text="`pretrained` (\"Initial (FC)\"), `spreading` "
+        "(\"Ours\"), `nce`, `mom`; the paper's Exemplar and DeepCluster rows show its number only."),
+    "paper_spreading_table5_cars": dict(
+        number="5", folder="cars196/", rows_text="`pretrained` (\"Initial (FC)\"), `spreading` (\"Ours\"), "
+        "`nce`, `mom`; the paper's Exemplar and DeepCluster rows show its number only."),
+    "paper_spreading_table6_sop_scratch": dict(
+        number="6", folder="Stanford_Online_Products/", rows_text="`pretrained` (\"Random\": the untrained "
+        "ResNet18 with its 128-d FC), `spreading` (\"Ours\"), `nce`, `mom` (which the paper reports failing: below "
+        "Random); the paper's Exemplar row shows its number only."),
+}
+
+
+def spreading_unseen_notebook(name: str) -> nbformat.NotebookNode:
+    spec, text = PAPER_TABLES[name], SPREADING_UNSEEN[name]
+    intro = (f"# {spec.caption}\n\n"
+             f"From the Spreading paper (Ye et al., CVPR 2019, \"Unsupervised Embedding Learning via Invariant and "
+             f"Spreading Instance Feature\"), Table {text['number']}: trained without labels on the first half of the "
+             "classes, then Recall@K and NMI on the unseen other half, with a 128-d L2-normalised FC after the "
+             f"backbone's pooling ({spec.backbone}, {'ImageNet pre-trained' if spec.init == 'imagenet' else 'from scratch'}). "
+             f"Rows: {text['rows_text']} The paper's numbers beside ours come from `results/reference/{name}.csv`.\n\n"
+             f"- More rows: `papermill notebooks/{name}.ipynb out.ipynb -p method '[\"pretrained\", \"spreading\", "
+             "\"nce\", \"mom\"]'`\n"
+             f"- The larger stand-in: `papermill notebooks/{name}.ipynb out.ipynb -p standin_size default`\n"
+             f"- Paper scale: `papermill notebooks/{name}.ipynb out.ipynb -p paper_scale True -p data_root /data` "
+             f"(each row reads `params/{name}/<row>.yaml`)\n\n"
+             "With no `data_root` the notebook runs on the embedded **stand-in** (small synthetic datasets in the real "
+             "layouts, a convnet4 at 48 px with the cached stand-in \"ImageNet\" start; the tiny size by default, so "
+             "that it runs in seconds): its numbers check the pipeline, are labelled as stand-in results and are **not "
+             f"comparable with the paper's**. Results and their provenance go to `results/{name}/` (real data) or "
+             "`runs/results/standin-<size>/` (stand-in). docs/paper_spreading_unseen.md describes the settings.")
+    params = SPREADING_UNSEEN_PARAMETERS.format(rows=", ".join(spec.methods), table=name, folder=text["folder"])
+    return _assemble(intro, params, "from ssml_lib.experiments.paper_spreading_unseen import run_paper_rows, "
+                                    f"show_paper_rows\n\nresult = run_paper_rows(\"{name}\", globals())",
+                     "show_paper_rows(result)", name.split("_")[2])
 
 
 # ---------------------------------------------------------------- figure notebooks
@@ -566,6 +624,40 @@ seed = None  # None: 0''',
              "result = run_paper_stl10_notebook(globals())"),
 })
 
+
+FIGURES.update({
+    "paper_spreading_fig4_retrievals": dict(
+        intro="""# The Spreading paper's Figure 4: 4-NN retrievals of CUB queries over training
+
+From the Spreading paper (Ye et al., CVPR 2019), Figure 4: a few CUB200 test queries (unseen classes) and their
+4 nearest test images by cosine at different training epochs; a green frame marks a neighbour of the query's
+class, red another class. The model is the `spreading` row of the paper's Table 3
+(`notebooks/paper_spreading_table3_cub.ipynb`: ImageNet Inception-V1 with a new 128-d FC, the nearest instance
+as positive half the time), trained here with the retrievals logged after every epoch; epoch 0 is the network
+before training. Each query gets one figure, one row per epoch shown.
+
+- More queries and epochs: `papermill notebooks/paper_spreading_fig4_retrievals.ipynb out.ipynb -p n_queries 4 -p epochs 6 -p n_points 4`
+- The larger stand-in: add `-p standin_size default`
+- Paper scale: `papermill notebooks/paper_spreading_fig4_retrievals.ipynb out.ipynb -p params_file params/paper_spreading_table3_cub/spreading.yaml -p data_root /data -p epochs None`
+
+With no `data_root` the notebook runs on the embedded **stand-in** (synthetic CUB in the real layout, a convnet4
+at 48 px with the cached stand-in "ImageNet" start; by default the tiny size and 2 epochs, seconds on a CPU),
+labelled as such. Figures and their provenance go to `runs/results/standin-<size>/figures/` (stand-in) or
+`results/figures/` (real data).""",
+        params='''method = "spreading"  # the Table 3 row trained: spreading (nce and mom also work)
+n_queries = 2  # test queries drawn with `seed` (one figure each)
+n_neighbours = 4
+n_points = 3  # epochs shown: evenly spaced from 0 (before training) to the last
+epochs = 2  # training length; None: the stand-in recipe's or the params file's
+data_root = None  # None: the embedded stand-in; else the folder holding CUB_200_2011/
+params_file = None  # e.g. "params/paper_spreading_table3_cub/spreading.yaml" (real data)
+standin_size = "tiny"  # stand-in scale: "tiny" (seconds; the default here) or "default" (minutes on a 2-core CPU)
+device = None  # "auto", "cpu" or "cuda"; None: the params file's, else "auto"
+seed = None  # None: the params file's, else 0''',
+        call="from ssml_lib.experiments.paper_spreading_fig4 import run_retrievals_notebook\n"
+             "from ssml_lib.experiments.figures import show_figures\n\n"
+             "result = run_retrievals_notebook(globals())"),
+})
 
 def figure_notebook(name: str) -> nbformat.NotebookNode:
     spec = FIGURES[name]

@@ -92,9 +92,10 @@ def _check_rows(name: str, images: Sequence, labels: Sequence) -> None:
 
 def plot_neighbours(query_images: Sequence, neighbour_images: Sequence[Sequence], query_labels: Sequence,
                     neighbour_labels: Sequence[Sequence], *, title: Optional[str] = None,
-                    cell_inches: float = 1.6) -> Figure:
+                    cell_inches: float = 1.6, row_names: Optional[Sequence[str]] = None) -> Figure:
     """One row per query: the query (black frame), then its neighbours, green where the neighbour's class
-    equals the query's and red otherwise; each image has its class number above it."""
+    equals the query's and red otherwise; each image has its class number above it. ``row_names``: a label
+    left of each row (e.g. the training epoch when the same query is shown at several points)."""
     _check_rows("plot_neighbours queries", query_images, query_labels)
     _check_rows("plot_neighbours neighbours", neighbour_images, neighbour_labels)
     if len(query_images) != len(neighbour_images) or not len(query_images):
@@ -107,6 +108,8 @@ def plot_neighbours(query_images: Sequence, neighbour_images: Sequence[Sequence]
                                                            neighbour_labels)):
         _check_rows(f"plot_neighbours row {r}", n_imgs, n_labs)
         _framed_image(axes[r, 0], q_img, q_lab, "query")
+        if row_names is not None:
+            axes[r, 0].set_ylabel(str(row_names[r]), fontsize=9, labelpad=8)
         for c in range(1, cols):
             if c - 1 < len(n_imgs):
                 lab = n_labs[c - 1]

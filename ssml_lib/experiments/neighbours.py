@@ -68,7 +68,7 @@ def trained_row_model(table: str, params_file: Any = None, overrides: Optional[M
     loaded), without evaluating or writing results. ``method='pretrained'`` gives the initial network."""
     from .datasets import dataset_root
     from .preflight import check_row_data
-    from .runner import initial_model, resolve_device, resolve_params, train_row
+    from .runner import initial_model, resolve_device, resolve_params, train_row, wants_pretrained_fc
     from .tables import get_table
 
     spec = get_table(table)
@@ -85,7 +85,7 @@ def trained_row_model(table: str, params_file: Any = None, overrides: Optional[M
     data = check_row_data(spec, resolved, roots, standin=standin)  # everything the row reads, before any work
     model, model_info = initial_model(spec, mcfg, standin=standin, size=run.data.standin_size, seed=run.seed,
                                       image_size=run.data.image_size, device=device, method=run.method,
-                                      progress=progress)
+                                      progress=progress, pretrained_fc=wants_pretrained_fc(resolved))
     info: dict = {"model": model_info}
     embedder = model
     if run.method != "pretrained":

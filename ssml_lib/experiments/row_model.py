@@ -47,8 +47,11 @@ NORMALIZATION = "resnet"
 
 
 def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: str, seed: int,
-                  image_size: int, device: torch.device, method: str = "pretrained", progress: bool = True):
-    """The network before any training: stand-in or ImageNet pre-trained, or random (scratch tables)."""
+                  image_size: int, device: torch.device, method: str = "pretrained", progress: bool = True,
+                  pretrained_fc: bool = False):
+    """The network before any training: stand-in or ImageNet pre-trained, or random (scratch tables).
+    ``pretrained_fc``: the ``pretrained`` row keeps the new, untrained embedding head (the Spreading paper's
+    "Initial (FC)" row; :func:`wants_pretrained_fc`) instead of embedding with the pooled features."""
     backbone = mcfg.backbone or (STANDIN_BACKBONE if standin else spec.backbone)
     pooling = mcfg.pooling or ("gem" if spec.protocol != "recall" else "avg")  # GeM on every retrieval table
     pretrained: Any = None
@@ -59,8 +62,8 @@ def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: st
             pretrained = standin_pretrained_weights(settings, progress=progress)
         else:
             pretrained = "imagenet"
-    # the pretrained row embeds with the pooled features; trained methods add the embedding head
-    kwargs = dict(pooling=pooling, head="identity" if method == "pretrained" else "linear")
+    # the pretrained row embeds with the pooled features (or its untrained FC); trained methods add the head
+    kwargs = dict(pooling=pooling, head="identity" if method == "pretrained" and not pretrained_fc else "linear")
     if method == "insclr":
         from ..methods.insclr import MODEL_DEFAULTS
 
@@ -72,6 +75,11 @@ def initial_model(spec: TableSpec, mcfg: ModelConfig, *, standin: bool, size: st
                         head_init="default" if mcfg.head_init == "pca" else mcfg.head_init, **kwargs)
     return model.to(device), {"backbone": backbone, **kwargs, "init": spec.init,
                               "weights": shown_path(pretrained) if isinstance(pretrained, Path) else str(pretrained) if pretrained is not None else "random"}
+
+
+def wants_pretrained_fc(resolved: dict) -> bool:
+    """Whether a row's resolved configs ask for the untrained FC (``pretrained_output: fc``)."""
+    return getattr(resolved["method"], "pretrained_output", None) == "fc"
 
 
 def init_head_by_pca(model, train_set, test_tf, run: RunConfig, device: torch.device, *, progress: bool = True) -> dict:
@@ -94,4 +102,5 @@ def init_head_by_pca(model, train_set, test_tf, run: RunConfig, device: torch.de
     return pca_init_(model.head, feats)
 
 
-__all__ = ["ModelConfig", "NORMALIZATION", "STANDIN_BACKBONE", "init_head_by_pca", "initial_model", "resolve_device"]
+__all__ = ["ModelConfig", "NORMALIZATION", "STANDIN_BACKBONE", "init_head_by_pca", "initial_model", "resolve_device",
+           "wants_pretrained_fc"]

@@ -26,7 +26,7 @@ from .paper_tables import PAPER_PROTOCOLS, evaluate_paper_table
 from .preflight import check_row_data
 # The row's parts, re-exported here (callers and notebooks import them from the runner):
 from .row_model import (NORMALIZATION, STANDIN_BACKBONE, ModelConfig, init_head_by_pca, initial_model,  # noqa: F401
-                        resolve_device)
+                        resolve_device, wants_pretrained_fc)
 from .row_params import (STANDIN_PARAMS, TINY_PARAMS, resolve_params, run_dir_for, table_method_settings,  # noqa: F401
                          tiny_layer)
 from .tables import TableSpec, get_table
@@ -168,7 +168,7 @@ def run_table_row(table: str, params_file: str | Path | Sequence[str | Path] | N
     data = check_row_data(spec, resolved, roots, standin=standin)  # everything the row reads, before any work
     model, model_info = initial_model(spec, mcfg, standin=standin, size=run.data.standin_size, seed=run.seed,
                                       image_size=run.data.image_size, device=device, method=run.method,
-                                      progress=progress)
+                                      progress=progress, pretrained_fc=wants_pretrained_fc(resolved))
     info: dict = {}
     rows: list = []
     embedder = model

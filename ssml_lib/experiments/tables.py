@@ -85,3 +85,24 @@ def get_table(name: str) -> TableSpec:
             f"unknown table {name!r}; the tables are: {', '.join([*TABLES, *PAPER_TABLES])}. Check the notebook's `table` "
             "parameter or the params file name."
         ) from None
+
+
+# The Spreading paper's (Ye et al. 2019) unseen-category tables (its §4.2): trained on the first half of the
+# classes, R@K and NMI on the other half, as the thesis's DML tables; `pretrained` is the paper's "Initial (FC)"
+# (Tables 3-5: the ImageNet network with its new, untrained 128-d FC) or "Random" (Table 6: the untrained network).
+_SPREADING = "Spreading paper (Ye et al. 2019)"
+_SPREADING_ROWS = ("pretrained", "spreading", "nce", "mom")
+PAPER_TABLES.update({t.name: t for t in (
+    TableSpec("paper_spreading_table3_cub", f"{_SPREADING}, Table 3: results (%) on CUB200, unseen test classes, "
+              "ImageNet pre-trained Inception-V1", "cub200", ("cub200",), "recall", (1, 2, 4, 8), "googlenet",
+              "imagenet", _SPREADING_ROWS),
+    TableSpec("paper_spreading_table4_sop", f"{_SPREADING}, Table 4: results (%) on Product (SOP), unseen test "
+              "classes, ImageNet pre-trained Inception-V1", "sop", ("sop",), "recall", (1, 10, 100), "googlenet",
+              "imagenet", _SPREADING_ROWS),
+    TableSpec("paper_spreading_table5_cars", f"{_SPREADING}, Table 5: results (%) on Car196, unseen test classes, "
+              "ImageNet pre-trained Inception-V1", "cars196", ("cars196",), "recall", (1, 2, 4, 8), "googlenet",
+              "imagenet", _SPREADING_ROWS),
+    TableSpec("paper_spreading_table6_sop_scratch", f"{_SPREADING}, Table 6: results (%) on Product (SOP) with a "
+              "ResNet18 trained from scratch", "sop", ("sop",), "recall", (1, 10, 100), "resnet18", "scratch",
+              _SPREADING_ROWS),
+)})

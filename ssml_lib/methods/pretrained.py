@@ -16,7 +16,9 @@ from .base import Method
 class PretrainedConfig(Config):
     # 'head': the network as built (pooled features -> embedding head, e.g. 128-d, as the trained rows);
     # 'features': the pooled backbone features (GoogLeNet pool5, 1024-d), L2-normalised.
-    pretrained_output: Literal["head", "features"] = "head"
+    # 'fc': the network with its new, untrained embedding head (e.g. 128-d FC), the one training starts from:
+    #   the Spreading paper's "Initial (FC)" row (the table runner builds the head; ssml_lib.experiments.row_model)
+    pretrained_output: Literal["head", "features", "fc"] = "head"
 
 
 class Pretrained(EmbedOutputMixin, Method):
