@@ -5,12 +5,11 @@ appendix shows. The notebooks themselves run end to end under nbval."""
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import pytest
 import torch
-import yaml
 
+from paper_params_case import check_paper_params_file
 from ssml_lib.errors import ConfigError
 from ssml_lib.experiments.paper_cifar import resolve_row
 from ssml_lib.experiments.paper_isl_appendix import APPENDIX, EUCLIDEAN_KEY, round_points
@@ -23,14 +22,9 @@ TABLES = {t.name: t for t in (FIG3, FIG4, APPENDIX)}
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_params_file_comments_every_value_and_resolves_to_the_paper_setting(name):
     table = TABLES[name]
-    assert {p.stem for p in table.params_dir.glob("*.yaml")} == {"isl"}
-    text = table.params_file("isl").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    assert data["paper_row"] == f"{name}/isl" and data["method"] == "isl" and "data_root" not in data
-    for line in text.splitlines():
-        if re.match(r"^[A-Za-z_]", line):
-            assert line.partition("#")[2].strip(), f"no source comment on {line!r}"
-        assert len(line) <= 120
+    assert list(table.rows) == ["isl"]
+    data = check_paper_params_file(table, "isl")
+    assert data["method"] == "isl"
     row = resolve_row("isl", data_root="/data", paper_scale=True, table=table)
     cfg, t = row.method_cfg, row.train_cfg
     assert row.model["backbone"] == "alexnet_cifar" and cfg.isl_sampling_times == 5

@@ -4,12 +4,11 @@ through the switched transform and writes only where it is told."""
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import pytest
-import yaml
 
 from conftest import isolate
+from paper_params_case import check_paper_params_file
 from ssml_lib.data.transforms import CIFAR_AUGMENTATIONS
 from ssml_lib.errors import ConfigError
 from ssml_lib.experiments import paper_cifar_run
@@ -33,13 +32,8 @@ def test_one_params_file_per_row_and_no_other():
 @pytest.mark.parametrize("table,row", ROWS)
 def test_params_file_is_the_table1_row_with_only_its_switch(table, row):
     spec = TABLES[table]
-    text = spec.params_file(row).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    assert data["paper_row"] == f"{table}/{row}" and data["method"] == "spreading" and "data_root" not in data
-    for line in text.splitlines():
-        if re.match(r"^[A-Za-z_]", line):
-            assert line.partition("#")[2].strip(), f"{row}: no source comment on {line!r}"
-        assert len(line) <= 120
+    data = check_paper_params_file(spec, row)
+    assert data["method"] == "spreading"
     ours = resolve_row(row, data_root="/d", paper_scale=True, table=spec)
     table1 = resolve_row("spreading", data_root="/d", paper_scale=True)
     assert ours.train_cfg == table1.train_cfg  # the Table 1 recipe: 200 epochs, lr 0.03, batch 128, ...
