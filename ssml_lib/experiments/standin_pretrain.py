@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets as tvd
 from torchvision import transforms as T
 
-from ..io import atomic_torch_save, atomic_write_text
+from ..io import atomic_torch_save, atomic_write_text, file_lock
 from ..models import build_model
 from ..paths import cache_dir
 from ..progress import progress_bar
@@ -48,6 +48,13 @@ def standin_pretrained_weights(settings: PretrainSettings = PretrainSettings(), 
     out = cache_dir() / "pretrain" / f"{settings.key()}.pt"
     if out.is_file():
         return out
+    with file_lock(out.with_suffix(".lock")):  # a concurrent run training the same weights: wait, then reuse them
+        if not out.is_file():
+            _pretrain(settings, out, device, progress)
+    return out
+
+
+def _pretrain(settings: PretrainSettings, out: Path, device: str, progress: bool) -> None:
     from .datasets import dataset_root
 
     root = dataset_root("imagenet", None, standin_size=settings.size, standin_seed=settings.seed)
@@ -86,4 +93,3 @@ def standin_pretrained_weights(settings: PretrainSettings = PretrainSettings(), 
               "device": str(device), "torch": torch.__version__, "standin": True}
     atomic_torch_save(model.backbone.state_dict(), out)
     atomic_write_text(out.with_suffix(".json"), json.dumps(record, indent=2))
-    return out

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...errors import DatasetError
-from ...io import atomic_write_text, sha256_file
+from ...io import atomic_write_text, file_lock, sha256_file
 
 GENERATOR_VERSION = 2
 MARKER = ".standin_complete.json"
@@ -92,17 +92,26 @@ def build_atomically(top: Path, params: dict[str, Any], write: Callable[[Path], 
     """Run ``write(tmp)`` into a temp folder beside ``top``, add the marker last, then rename into place.
 
     A complete stand-in with the same parameters is returned untouched; one with other parameters is
-    replaced. A folder without a marker is never touched (it may be a real dataset).
+    replaced. A folder without a marker is never touched (it may be a real dataset). Concurrent builds of the
+    same folder take turns on a lock file beside it (``.<name>.lock``), so the later ones find it built.
     """
     digest = params_digest(params)
     marker = read_marker(top)
     if marker is not None and marker.get("params_sha256") == digest:
         return top
+    top.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(top.parent / f".{top.name}.lock"):
+        return _build_locked(top, params, digest, write)
+
+
+def _build_locked(top: Path, params: dict[str, Any], digest: str, write: Callable[[Path], None]) -> Path:
+    marker = read_marker(top)
+    if marker is not None and marker.get("params_sha256") == digest:
+        return top  # built by another process while this one waited
     if top.exists() and marker is None:
         raise DatasetError(
             f"{top} exists but is not a complete stand-in (no {MARKER}); it may be a real dataset or a copy "
             "made by hand. Pass another root to make_standin, or delete the folder if it is a stand-in leftover.")
-    top.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(top)
     tmp = top.parent / f".{top.name}{_PARTIAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
