@@ -35,18 +35,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextmanager
 def file_lock(path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (created if absent) for the block: concurrent processes that
-    would build the same cached thing (a stand-in folder, stand-in pre-trained weights) take turns, and the later
-    ones find it built instead of building it again. The lock goes with its process, so a killed build leaves
-    none behind. Where ``fcntl`` is missing (Windows) the block runs unlocked."""
+    """Hold an exclusive advisory lock named after ``path`` for the block: concurrent processes that would build
+    the same cached thing at ``path`` (a stand-in folder, stand-in pre-trained weights) take turns, and the later
+    ones find it built instead of building it again. The lock file lives in the temp folder (``ssml-locks/``,
+    named by a hash of the absolute path), so nothing is written beside ``path``; the lock goes with its process,
+    so a killed build leaves none held. Where ``fcntl`` is missing (Windows) the block runs unlocked."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
+    key = hashlib.sha256(str(Path(path).absolute()).encode()).hexdigest()[:32]
+    lock = Path(tempfile.gettempdir()) / "ssml-locks" / f"{key}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield

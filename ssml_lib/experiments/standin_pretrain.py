@@ -48,7 +48,7 @@ def standin_pretrained_weights(settings: PretrainSettings = PretrainSettings(), 
     out = cache_dir() / "pretrain" / f"{settings.key()}.pt"
     if out.is_file():
         return out
-    with file_lock(out.with_suffix(".lock")):  # a concurrent run training the same weights: wait, then reuse them
+    with file_lock(out):  # a concurrent run training the same weights: wait, then reuse them
         if not out.is_file():
             _pretrain(settings, out, device, progress)
     return out

@@ -93,14 +93,14 @@ def build_atomically(top: Path, params: dict[str, Any], write: Callable[[Path], 
 
     A complete stand-in with the same parameters is returned untouched; one with other parameters is
     replaced. A folder without a marker is never touched (it may be a real dataset). Concurrent builds of the
-    same folder take turns on a lock file beside it (``.<name>.lock``), so the later ones find it built.
+    same folder take turns on a lock (:func:`ssml_lib.io.file_lock`), so the later ones find it built.
     """
     digest = params_digest(params)
     marker = read_marker(top)
     if marker is not None and marker.get("params_sha256") == digest:
         return top
     top.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(top.parent / f".{top.name}.lock"):
+    with file_lock(top):
         return _build_locked(top, params, digest, write)
 
 
