@@ -249,7 +249,7 @@ class InsCLR(EmbedOutputMixin, Method):
         elif self.kind == "impr":
             self.memory = QueryExpansionMemory(n, self._dim(ctx), dtype=dtype, device=ctx.device)
         plain = (self._threshold() is not None and cfg.selection_rule != "augmented") or self.kind == "impr"
-        self._trace: list[torch.Tensor] = []
+        self._trace: list[tuple[int, torch.Tensor]] = []  # (step, device snapshot of the counters)
         self._steps_done = 0
         self._data = (_AugAndPlain(ctx.train_set, self.train_transform, self.test_transform) if plain
                       else Transformed(ctx.train_set, self.train_transform))
@@ -372,12 +372,11 @@ class InsCLR(EmbedOutputMixin, Method):
         self._steps_done = step + 1
         every = cfg.precision_log_every
         if every and self._steps_done % every == 0:  # a device snapshot of the counters, no host sync
-            self._trace.append(self._snapshot())
+            self._trace.append((self._steps_done, self._snapshot()))
         return {"loss": loss, **out}
 
     def _snapshot(self) -> torch.Tensor:
-        step = torch.tensor(self._steps_done, device=self.pos_hits.device)
-        return torch.stack([step, self.pos_hits, self.accepted, self.mem_hits, self.mem_total]).clone()
+        return torch.stack([self.pos_hits, self.accepted, self.mem_hits, self.mem_total]).clone()
 
     def _write_impr(self, idx: torch.Tensor, emb: torch.Tensor, noaug: torch.Tensor) -> None:
         self.memory.aug.write(idx, emb.detach())
@@ -385,9 +384,10 @@ class InsCLR(EmbedOutputMixin, Method):
 
     def _precision_trace(self) -> list[list[int]]:
         """Per window: [last step, batch hits, batch positives, memory hits, memory positives] (window counts)."""
-        snaps = self._trace + [self._snapshot()]
+        snaps = self._trace + [(self._steps_done, self._snapshot())]
         self._trace = []
-        counts = torch.stack(snaps)
+        steps = torch.tensor([step for step, _ in snaps])
+        counts = torch.cat([steps[:, None], torch.stack([c for _, c in snaps]).cpu().to(steps.dtype)], dim=1)
         counts = counts[torch.cat([counts[1:, 0] != counts[:-1, 0], counts.new_ones(1, dtype=torch.bool)])]
         counts[1:, 1:] -= counts[:-1, 1:].clone()  # cumulative in the epoch -> per window
         return counts.tolist()
